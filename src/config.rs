@@ -1,0 +1,275 @@
+//! Process flags. Names, spellings and defaults follow the reference Go provider so an existing
+//! DaemonSet or Helm values file keeps working; per-request parameters live in `mount::params`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::cloud::CloudName;
+
+/// Command line of `akv-csi-provider`. Without a subcommand the provider serves.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "akv-csi-provider", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands other than serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the CSIDriverProvider API (the default when no subcommand is given).
+    Serve,
+}
+
+/// Everything the serving process is configured with. Built once at start-up.
+#[derive(Debug, Clone, Parser)]
+pub struct Config {
+    /// gRPC endpoint the CSI driver dials: `unix://` followed by an absolute socket path.
+    #[arg(long, default_value = "unix:///tmp/azure.sock", value_parser = parse_endpoint)]
+    pub endpoint: Endpoint,
+
+    /// Port of the HTTP health endpoint.
+    #[arg(long, default_value_t = 8989)]
+    pub healthz_port: u16,
+
+    /// Path of the HTTP health endpoint.
+    #[arg(long, default_value = "/healthz")]
+    pub healthz_path: String,
+
+    /// How long the health endpoint waits for the gRPC server to answer (Go duration, e.g. `5s`).
+    #[arg(long, default_value = "5s", value_parser = parse_go_duration)]
+    pub healthz_timeout: Duration,
+
+    /// Metrics backend; only `prometheus` is supported.
+    #[arg(long, default_value = "prometheus", value_parser = ["prometheus"], ignore_case = true)]
+    pub metrics_backend: String,
+
+    /// Port serving Prometheus metrics at `/metrics`.
+    #[arg(long, default_value_t = 8898)]
+    pub prometheus_port: u16,
+
+    /// Order the certificates of a PEM bundle leaf -> intermediates -> root.
+    #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true",
+          action = ArgAction::Set, value_parser = parse_go_bool)]
+    pub construct_pem_chain: bool,
+
+    /// Also write `<file>.crt` and `<file>.key` for certificate-backed secrets rendered as PEM.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true",
+          action = ArgAction::Set, value_parser = parse_go_bool)]
+    pub write_cert_and_key_in_separate_files: bool,
+
+    /// Cloud used by SecretProviderClasses that do not set `cloudName`.
+    #[arg(long, default_value = "AzurePublicCloud", value_parser = parse_cloud_name)]
+    pub cloud_name: CloudName,
+
+    /// Write logs as JSON lines instead of the human format.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true",
+          action = ArgAction::Set, value_parser = parse_go_bool)]
+    pub log_format_json: bool,
+
+    /// klog-style verbosity of the reference (`-v=2`); 0-1 = info, 2-4 = debug, 5+ = trace.
+    /// `RUST_LOG`, when set, takes precedence.
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub verbosity: u8,
+
+    /// Accepted for compatibility with the reference's flags; the provider sends its own
+    /// user agent.
+    #[arg(long, default_value = "")]
+    pub custom_user_agent: String,
+
+    /// Accepted for compatibility with the reference's flags; profiling is not served.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true",
+          action = ArgAction::Set, value_parser = parse_go_bool)]
+    pub enable_profile: bool,
+
+    /// Accepted for compatibility with the reference's flags; profiling is not served.
+    #[arg(long, default_value_t = 6065)]
+    pub profile_port: u16,
+
+    /// How long in-flight calls may take to finish after SIGTERM/SIGINT before the process exits.
+    #[arg(long, default_value = "30s", value_parser = parse_go_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Environment file used for `AzureStackCloud` when a SecretProviderClass names none
+    /// (the reference's `AZURE_ENVIRONMENT_FILEPATH` convention).
+    #[arg(long, env = "AZURE_ENVIRONMENT_FILEPATH", hide_env_values = true)]
+    pub azure_environment_filepath: Option<PathBuf>,
+}
+
+impl Config {
+    /// The configuration `akv-csi-provider` would run with given no flags at all.
+    pub fn defaults() -> Self {
+        // Parsing an empty command line cannot fail: every flag has a default.
+        Config::try_parse_from(["akv-csi-provider"])
+            .unwrap_or_else(|e| unreachable!("flag defaults must parse: {e}"))
+    }
+}
+
+/// Where the gRPC server listens. Only Unix sockets: the driver dials nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Absolute path of the Unix socket.
+    pub path: PathBuf,
+}
+
+fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    let path = s.strip_prefix("unix://").ok_or_else(|| {
+        format!("endpoint {s:?} must start with unix:// (e.g. unix:///provider/azure.sock)")
+    })?;
+    if !path.starts_with('/') {
+        return Err(format!(
+            "endpoint {s:?} must name an absolute socket path (unix:///dir/azure.sock)"
+        ));
+    }
+    Ok(Endpoint {
+        path: PathBuf::from(path),
+    })
+}
+
+fn parse_cloud_name(s: &str) -> Result<CloudName, String> {
+    CloudName::parse(s).ok_or_else(|| format!("unknown cloud {s:?}; {}", CloudName::EXPECTED))
+}
+
+/// Parses a boolean the way Go's `strconv.ParseBool` does, so flags and SecretProviderClass
+/// parameters written for the reference keep their meaning.
+pub fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("{s:?} is not a boolean (use true or false)")),
+    }
+}
+
+/// Parses a Go `time.Duration` string (`5s`, `1m30s`, `250ms`, `1.5h`).
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration (e.g. 5s, 500ms, 1m30s)");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += number * seconds;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("akv-csi-provider").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_reference() {
+        let c = Config::defaults();
+        assert_eq!(c.endpoint.path, PathBuf::from("/tmp/azure.sock"));
+        assert_eq!(c.healthz_port, 8989);
+        assert_eq!(c.healthz_path, "/healthz");
+        assert_eq!(c.healthz_timeout, Duration::from_secs(5));
+        assert_eq!(c.metrics_backend, "prometheus");
+        assert_eq!(c.prometheus_port, 8898);
+        assert!(c.construct_pem_chain);
+        assert!(!c.write_cert_and_key_in_separate_files);
+        assert_eq!(c.cloud_name, CloudName::AzurePublicCloud);
+        assert!(!c.log_format_json);
+    }
+
+    #[test]
+    fn boolean_flags_take_every_go_spelling() {
+        for (args, want) in [
+            (&["--construct-pem-chain=false"][..], false),
+            (&["--construct-pem-chain=true"][..], true),
+            (&["--construct-pem-chain"][..], true),
+            (&["--construct-pem-chain=0"][..], false),
+            (&["--construct-pem-chain=F"][..], false),
+        ] {
+            assert_eq!(parse(args).unwrap().construct_pem_chain, want, "{args:?}");
+        }
+        assert!(
+            parse(&["--write-cert-and-key-in-separate-files"])
+                .unwrap()
+                .write_cert_and_key_in_separate_files
+        );
+        assert!(parse(&["--log-format-json=true"]).unwrap().log_format_json);
+        assert!(parse(&["--construct-pem-chain=yes"]).is_err());
+    }
+
+    #[test]
+    fn reference_daemonset_args_parse() {
+        let c = parse(&[
+            "--endpoint=unix:///provider/azure.sock",
+            "--construct-pem-chain=true",
+            "--healthz-port=8989",
+            "--healthz-path=/healthz",
+            "--healthz-timeout=5s",
+            "--metrics-backend=Prometheus",
+            "--prometheus-port=8898",
+            "-v=2",
+            "--log-format-json=false",
+            "--cloud-name=AzureUSGovernmentCloud",
+            "--custom-user-agent=me",
+            "--enable-profile=false",
+        ])
+        .unwrap();
+        assert_eq!(c.endpoint.path, PathBuf::from("/provider/azure.sock"));
+        assert_eq!(c.verbosity, 2);
+        assert_eq!(c.cloud_name, CloudName::AzureUSGovernmentCloud);
+    }
+
+    #[test]
+    fn bad_flags_are_rejected() {
+        assert!(parse(&["--endpoint=tcp://0.0.0.0:1"]).is_err());
+        assert!(parse(&["--endpoint=unix://relative.sock"]).is_err());
+        assert!(parse(&["--cloud-name=AzureCloud"]).is_err());
+        assert!(parse(&["--healthz-timeout=5"]).is_err());
+        assert!(parse(&["--metrics-backend=statsd"]).is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        for (s, ms) in [
+            ("5s", 5000),
+            ("500ms", 500),
+            ("1m30s", 90_000),
+            ("1.5s", 1500),
+            ("0", 0),
+        ] {
+            assert_eq!(
+                parse_go_duration(s).unwrap(),
+                Duration::from_millis(ms),
+                "{s}"
+            );
+        }
+        for s in ["", "5", "s", "5x", "-1s", "1..2s"] {
+            assert!(parse_go_duration(s).is_err(), "{s}");
+        }
+    }
+}
