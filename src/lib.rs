@@ -12,12 +12,15 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod grpc;
 pub mod mount;
 pub mod server;
 pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 /// Code generated from `proto/v1alpha1/service.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
