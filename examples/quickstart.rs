@@ -3,8 +3,8 @@
 //!
 //! `cargo run --example quickstart`
 
-use akv_csi_provider::testkit::{KubeletAttributes, TestServer};
 use akv_csi_provider::Config;
+use akv_csi_provider::testkit::{KubeletAttributes, TestServer};
 
 const OBJECTS: &str = "array:
   - |
@@ -27,8 +27,14 @@ async fn main() {
     let client = server.client();
     println!("provider serving on {}", server.socket.display());
 
-    let version = client.version().await.unwrap_or_else(|e| panic!("Version failed: {e}"));
-    println!("Version -> {} {} (API {})", version.runtime_name, version.runtime_version, version.version);
+    let version = client
+        .version()
+        .await
+        .unwrap_or_else(|e| panic!("Version failed: {e}"));
+    println!(
+        "Version -> {} {} (API {})",
+        version.runtime_name, version.runtime_version, version.version
+    );
 
     let attributes = KubeletAttributes::new("default", "quickstart-pod", "workload-identity-sa", "azure-kv-wi")
         .param("keyvaultName", "kv-quickstart")
@@ -37,11 +43,19 @@ async fn main() {
         .param("objects", OBJECTS)
         .azure_token("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDp3b3JrbG9hZC1pZGVudGl0eS1zYSJ9.c2ln", "2030-01-01T00:00:00Z")
         .build();
-    println!("Mount for pod default/quickstart-pod, SecretProviderClass azure-kv-wi, {} objects", 3);
+    println!(
+        "Mount for pod default/quickstart-pod, SecretProviderClass azure-kv-wi, {} objects",
+        3
+    );
     match client.mount(&attributes, None, "420").await {
         Ok(response) => {
             for file in &response.files {
-                println!("  file {} (mode {:o}, {} bytes)", file.path, file.mode, file.contents.len());
+                println!(
+                    "  file {} (mode {:o}, {} bytes)",
+                    file.path,
+                    file.mode,
+                    file.contents.len()
+                );
             }
             for v in &response.object_version {
                 println!("  version {} = {}", v.id, v.version);
@@ -51,10 +65,20 @@ async fn main() {
     }
 
     let mut broken = attributes.clone();
-    broken.insert("objects".into(), "array:\n  - |\n    objectName: db-pass\n    objectType: sekret\n".into());
+    broken.insert(
+        "objects".into(),
+        "array:\n  - |\n    objectName: db-pass\n    objectType: sekret\n".into(),
+    );
     if let Err(status) = client.mount(&broken, None, "420").await {
-        println!("Mount with a typo -> {:?}: {}", status.code(), status.message());
+        println!(
+            "Mount with a typo -> {:?}: {}",
+            status.code(),
+            status.message()
+        );
     }
-    server.stop().await.unwrap_or_else(|e| panic!("shutdown failed: {e}"));
+    server
+        .stop()
+        .await
+        .unwrap_or_else(|e| panic!("shutdown failed: {e}"));
     println!("provider stopped; socket removed");
 }
