@@ -287,10 +287,10 @@ fn parse_one(
         .or(name)
         .unwrap_or_default()
         .to_owned();
-    if trimmed(&raw.object_alias).is_some() {
-        if let Err(problem) = validate_relative_path(&alias) {
-            err(format!("objectAlias {:?} {problem}", shorten(&alias)));
-        }
+    if trimmed(&raw.object_alias).is_some()
+        && let Err(problem) = validate_relative_path(&alias)
+    {
+        err(format!("objectAlias {:?} {problem}", shorten(&alias)));
     }
     // With history, `alias/N` must also fit the driver's limits.
     if history > 1 && alias.len() + 1 + (history - 1).to_string().len() > MAX_PATH {
