@@ -17,6 +17,7 @@ pub mod cloud;
 pub mod config;
 pub mod grpc;
 pub mod mount;
+pub mod render;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
