@@ -12,10 +12,13 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod auth;
 pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod grpc;
+pub mod http;
+pub mod keyvault;
 pub mod mount;
 pub mod render;
 pub mod server;

@@ -1,0 +1,522 @@
+//! Reading objects from Key Vault with the official SDK clients: one set of clients per vault
+//! and identity, our own retries inside the Mount's deadline, version history through the
+//! paged `versions` listing, and every failure classified for the edge.
+
+pub mod retry;
+
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_core::http::{ClientOptions, StatusCode};
+use azure_security_keyvault_certificates::models::CertificateClientGetCertificateOptions;
+use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
+use azure_security_keyvault_keys::models::KeyClientGetKeyOptions;
+use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
+use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use futures_util::TryStreamExt;
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+use crate::auth::{AuthError, auth_error};
+use crate::mount::plan::{ObjectSpec, ObjectType};
+use crate::render::{Fetched, Jwk};
+use retry::{RetryPolicy, Verdict};
+
+/// Why an object could not be read. Context (object, vault, identity) is added by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    /// Getting the Entra token failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// Key Vault answered 401 or 403: the identity lacks access.
+    #[error("access denied (HTTP {status}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Denied { status: u16, code: Option<String> },
+    /// Key Vault answered 404 for the object or the version.
+    #[error("not found")]
+    NotFound,
+    /// The pinned (or current) version is disabled.
+    #[error("version {version} is disabled")]
+    Disabled { version: String },
+    /// Still throttled (429) when the deadline came.
+    #[error("throttled (HTTP 429) until the mount deadline")]
+    Throttled,
+    /// 5xx, connection failures or resets until the deadline.
+    #[error("{detail}")]
+    Unavailable { detail: String },
+    /// The vault's host name does not resolve.
+    #[error("the vault host name does not resolve")]
+    DnsFailure,
+    /// A response body over the cap.
+    #[error("response larger than {} bytes", crate::http::MAX_BODY_BYTES)]
+    TooLarge,
+    /// A response that is not the Key Vault document it should be.
+    #[error("malformed response: {detail}")]
+    Malformed { detail: String },
+    /// The Mount's deadline passed.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+}
+
+/// What reading one object produced.
+#[derive(Debug)]
+pub enum Fetch {
+    /// Newest first; exactly one entry without history.
+    Found(Vec<Fetched>),
+    /// 404 on an `optional` object.
+    Absent,
+}
+
+/// The three SDK clients for one vault, bound to one identity's credential.
+pub struct VaultReader {
+    vault_name: String,
+    secrets: SecretClient,
+    keys: KeyClient,
+    certificates: CertificateClient,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for VaultReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultReader")
+            .field("vault", &self.vault_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultReader {
+    /// Clients for `vault_url` that authenticate with `credential`.
+    pub fn new(
+        vault_name: &str,
+        vault_url: &str,
+        credential: Arc<dyn TokenCredential>,
+        client_options: ClientOptions,
+        retry: RetryPolicy,
+    ) -> azure_core::Result<Self> {
+        let s = SecretClientOptions {
+            client_options: client_options.clone(),
+            ..Default::default()
+        };
+        let k = KeyClientOptions {
+            client_options: client_options.clone(),
+            ..Default::default()
+        };
+        let c = CertificateClientOptions {
+            client_options,
+            ..Default::default()
+        };
+        Ok(VaultReader {
+            vault_name: vault_name.to_owned(),
+            secrets: SecretClient::new(vault_url, credential.clone(), Some(s))?,
+            keys: KeyClient::new(vault_url, credential.clone(), Some(k))?,
+            certificates: CertificateClient::new(vault_url, credential, Some(c))?,
+            retry,
+        })
+    }
+
+    /// Reads every version `spec` asks for, newest first. `on_retry` hears about each retry.
+    pub async fn fetch(
+        &self,
+        spec: &ObjectSpec,
+        deadline: Instant,
+        on_retry: &(dyn Fn(Verdict) + Sync),
+    ) -> Result<Fetch, KvError> {
+        let result = if spec.has_history() {
+            self.fetch_history(spec, deadline, on_retry)
+                .await
+                .map(Fetch::Found)
+        } else {
+            self.fetch_version(
+                spec.object_type,
+                &spec.name,
+                spec.version.as_deref(),
+                deadline,
+                on_retry,
+            )
+            .await
+            .map(|f| Fetch::Found(vec![f]))
+        };
+        match result {
+            Err(KvError::NotFound) if spec.optional => Ok(Fetch::Absent),
+            other => other,
+        }
+    }
+
+    async fn fetch_version(
+        &self,
+        object_type: ObjectType,
+        name: &str,
+        version: Option<&str>,
+        deadline: Instant,
+        on_retry: &(dyn Fn(Verdict) + Sync),
+    ) -> Result<Fetched, KvError> {
+        let classify = |e: &azure_core::Error| classify(e, version);
+        let version = version.map(str::to_owned);
+        match object_type {
+            ObjectType::Secret => {
+                let secret = self
+                    .retry
+                    .run(
+                        deadline,
+                        || {
+                            let options = SecretClientGetSecretOptions {
+                                secret_version: version.clone(),
+                                ..Default::default()
+                            };
+                            async move {
+                                self.secrets
+                                    .get_secret(name, Some(options))
+                                    .await?
+                                    .into_model()
+                            }
+                        },
+                        classify,
+                        on_retry,
+                    )
+                    .await?;
+                let id = secret
+                    .id
+                    .clone()
+                    .ok_or_else(|| malformed("a secret without an id"))?;
+                let value = Zeroizing::new(
+                    secret
+                        .value
+                        .ok_or_else(|| malformed("a secret without a value"))?,
+                );
+                Ok(Fetched::Secret {
+                    id,
+                    value,
+                    content_type: secret.content_type,
+                    kid: secret.kid,
+                })
+            }
+            ObjectType::Key => {
+                let key = self
+                    .retry
+                    .run(
+                        deadline,
+                        || {
+                            let options = KeyClientGetKeyOptions {
+                                key_version: version.clone(),
+                                ..Default::default()
+                            };
+                            async move { self.keys.get_key(name, Some(options)).await?.into_model() }
+                        },
+                        classify,
+                        on_retry,
+                    )
+                    .await?;
+                let jwk = key
+                    .key
+                    .ok_or_else(|| malformed("a key without its JSON web key"))?;
+                let id = jwk
+                    .kid
+                    .clone()
+                    .ok_or_else(|| malformed("a key without a kid"))?;
+                // The SDK decodes the base64url members; re-read them as the renderer's JWK.
+                let json = serde_json::to_value(&jwk)
+                    .map_err(|_| malformed("an unreadable JSON web key"))?;
+                let jwk: Jwk = serde_json::from_value(json)
+                    .map_err(|_| malformed("an unreadable JSON web key"))?;
+                Ok(Fetched::Key { id, jwk })
+            }
+            ObjectType::Cert => {
+                let cert = self
+                    .retry
+                    .run(
+                        deadline,
+                        || {
+                            let options = CertificateClientGetCertificateOptions {
+                                certificate_version: version.clone(),
+                                ..Default::default()
+                            };
+                            async move {
+                                self.certificates
+                                    .get_certificate(name, Some(options))
+                                    .await?
+                                    .into_model()
+                            }
+                        },
+                        classify,
+                        on_retry,
+                    )
+                    .await?;
+                let id = cert
+                    .id
+                    .ok_or_else(|| malformed("a certificate without an id"))?;
+                let cer = cert
+                    .cer
+                    .ok_or_else(|| malformed("a certificate without its cer"))?;
+                Ok(Fetched::Cert { id, cer })
+            }
+        }
+    }
+
+    /// The ids of enabled versions, newest first by creation time.
+    async fn list_versions(
+        &self,
+        object_type: ObjectType,
+        name: &str,
+        deadline: Instant,
+        on_retry: &(dyn Fn(Verdict) + Sync),
+    ) -> Result<Vec<(i64, String)>, KvError> {
+        let classify = |e: &azure_core::Error| classify(e, None);
+        let mut versions: Vec<(i64, String)> = match object_type {
+            ObjectType::Secret => {
+                self.retry
+                    .run(
+                        deadline,
+                        || async move {
+                            let items: Vec<_> = self
+                                .secrets
+                                .list_secret_properties_versions(name, None)?
+                                .try_collect()
+                                .await?;
+                            Ok(items
+                                .into_iter()
+                                .filter_map(|p| {
+                                    let a = p.attributes?;
+                                    (a.enabled != Some(false))
+                                        .then_some((a.created?.unix_timestamp(), p.id?))
+                                })
+                                .collect())
+                        },
+                        classify,
+                        on_retry,
+                    )
+                    .await?
+            }
+            ObjectType::Key => {
+                self.retry
+                    .run(
+                        deadline,
+                        || async move {
+                            let items: Vec<_> = self
+                                .keys
+                                .list_key_properties_versions(name, None)?
+                                .try_collect()
+                                .await?;
+                            Ok(items
+                                .into_iter()
+                                .filter_map(|p| {
+                                    let a = p.attributes?;
+                                    (a.enabled != Some(false))
+                                        .then_some((a.created?.unix_timestamp(), p.kid?))
+                                })
+                                .collect())
+                        },
+                        classify,
+                        on_retry,
+                    )
+                    .await?
+            }
+            ObjectType::Cert => {
+                self.retry
+                    .run(
+                        deadline,
+                        || async move {
+                            let items: Vec<_> = self
+                                .certificates
+                                .list_certificate_properties_versions(name, None)?
+                                .try_collect()
+                                .await?;
+                            Ok(items
+                                .into_iter()
+                                .filter_map(|p| {
+                                    let a = p.attributes?;
+                                    (a.enabled != Some(false))
+                                        .then_some((a.created?.unix_timestamp(), p.id?))
+                                })
+                                .collect())
+                        },
+                        classify,
+                        on_retry,
+                    )
+                    .await?
+            }
+        };
+        // Newest first; ties broken by id so the order is stable.
+        versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+        Ok(versions)
+    }
+
+    /// `objectVersionHistory`: the newest N enabled versions starting at `objectVersion`.
+    async fn fetch_history(
+        &self,
+        spec: &ObjectSpec,
+        deadline: Instant,
+        on_retry: &(dyn Fn(Verdict) + Sync),
+    ) -> Result<Vec<Fetched>, KvError> {
+        let listed = self
+            .list_versions(spec.object_type, &spec.name, deadline, on_retry)
+            .await?;
+        if listed.is_empty() {
+            return Err(KvError::NotFound);
+        }
+        let start = match &spec.version {
+            None => 0,
+            Some(pinned) => listed
+                .iter()
+                .position(|(_, id)| crate::render::version_of(id) == pinned)
+                .ok_or(KvError::NotFound)?,
+        };
+        let chosen: Vec<String> = listed
+            .into_iter()
+            .skip(start)
+            .take(spec.history as usize)
+            .map(|(_, id)| crate::render::version_of(&id).to_owned())
+            .collect();
+        let reads = chosen.iter().map(|version| {
+            self.fetch_version(
+                spec.object_type,
+                &spec.name,
+                Some(version),
+                deadline,
+                on_retry,
+            )
+        });
+        futures_util::future::try_join_all(reads).await
+    }
+}
+
+fn malformed(what: &str) -> KvError {
+    KvError::Malformed {
+        detail: format!("Key Vault returned {what}"),
+    }
+}
+
+/// Sorts an SDK error into a retry verdict and the error to report if retries run out.
+pub fn classify(err: &azure_core::Error, version: Option<&str>) -> (Verdict, KvError) {
+    if let Some(auth) = auth_error(err) {
+        let verdict = match auth {
+            AuthError::Throttled { .. } => Verdict::Throttled(None),
+            AuthError::Unavailable { .. } => Verdict::Backoff,
+            AuthError::Rejected { .. } | AuthError::Setup { .. } => Verdict::Fatal,
+        };
+        let copy = match auth {
+            AuthError::Rejected { message } => AuthError::Rejected {
+                message: message.clone(),
+            },
+            AuthError::Throttled { message } => AuthError::Throttled {
+                message: message.clone(),
+            },
+            AuthError::Unavailable { message } => AuthError::Unavailable {
+                message: message.clone(),
+            },
+            AuthError::Setup { message } => AuthError::Setup {
+                message: message.clone(),
+            },
+        };
+        return (verdict, KvError::Auth(copy));
+    }
+    if crate::http::is_body_too_large(err) {
+        return (Verdict::Fatal, KvError::TooLarge);
+    }
+    match err.kind() {
+        ErrorKind::HttpResponse {
+            status,
+            error_code,
+            raw_response,
+        } => {
+            let code = u16::from(*status);
+            match *status {
+                StatusCode::TooManyRequests => (
+                    Verdict::Throttled(retry::retry_after(err)),
+                    KvError::Throttled,
+                ),
+                StatusCode::NotFound => (Verdict::Fatal, KvError::NotFound),
+                StatusCode::Unauthorized | StatusCode::Forbidden => {
+                    let inner = raw_response
+                        .as_deref()
+                        .and_then(|r| inner_error_code(r.body()));
+                    if inner.as_deref().is_some_and(|c| c.ends_with("Disabled")) {
+                        let version = version.unwrap_or("current").to_owned();
+                        return (Verdict::Fatal, KvError::Disabled { version });
+                    }
+                    (
+                        Verdict::Fatal,
+                        KvError::Denied {
+                            status: code,
+                            code: error_code.clone(),
+                        },
+                    )
+                }
+                _ if code >= 500 || code == 408 => (
+                    Verdict::Backoff,
+                    KvError::Unavailable {
+                        detail: format!("Key Vault answered HTTP {code}"),
+                    },
+                ),
+                _ => (
+                    Verdict::Fatal,
+                    KvError::Malformed {
+                        detail: format!(
+                            "unexpected HTTP {code}{}",
+                            error_code
+                                .as_deref()
+                                .map(|c| format!(" ({c})"))
+                                .unwrap_or_default()
+                        ),
+                    },
+                ),
+            }
+        }
+        ErrorKind::Connection | ErrorKind::Io => {
+            if is_dns_failure(err) {
+                return (Verdict::Fatal, KvError::DnsFailure);
+            }
+            (
+                Verdict::Backoff,
+                KvError::Unavailable {
+                    detail: format!("cannot reach Key Vault: {}", root_cause(err)),
+                },
+            )
+        }
+        ErrorKind::DataConversion => (
+            Verdict::Fatal,
+            KvError::Malformed {
+                detail: "the response is not a Key Vault JSON document".into(),
+            },
+        ),
+        _ => (
+            Verdict::Fatal,
+            KvError::Unavailable {
+                detail: root_cause(err),
+            },
+        ),
+    }
+}
+
+/// `error.innererror.code` of a Key Vault error body (e.g. `SecretDisabled`).
+fn inner_error_code(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.pointer("/error/innererror/code")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        last = e.to_string();
+        source = e.source();
+    }
+    last.chars().take(200).collect()
+}
+
+fn is_dns_failure(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("dns error")
+            || text.contains("failed to lookup address")
+            || text.contains("name or service not known")
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
