@@ -23,7 +23,8 @@ fn contents(out: &Rendered) -> Vec<Vec<u8>> {
 
 #[test]
 fn plain_secrets_with_each_encoding() {
-    let table: &[(ObjectEncoding, &str, Result<&[u8], &str>)] = &[
+    type Row<'a> = (ObjectEncoding, &'a str, Result<&'a [u8], &'a str>);
+    let table: &[Row<'_>] = &[
         (ObjectEncoding::Utf8, "pa ss\n", Ok(b"pa ss\n")),
         (
             ObjectEncoding::Hex,

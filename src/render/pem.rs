@@ -90,10 +90,7 @@ pub(crate) type CertAndKey = (Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>);
 
 /// The reference's `splitCertAndKey`: `CERTIFICATE` blocks into the `.crt` text, every other
 /// block into the `.key` text, each re-encoded.
-pub(crate) fn split_cert_and_key(
-    text: &str,
-    object: &str,
-) -> Result<CertAndKey, RenderError> {
+pub(crate) fn split_cert_and_key(text: &str, object: &str) -> Result<CertAndKey, RenderError> {
     struct Owned {
         label: String,
         headers: Vec<(String, String)>,
