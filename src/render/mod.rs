@@ -32,7 +32,7 @@ use zeroize::Zeroizing;
 use crate::mount::plan::{ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType};
 use crate::mount::{ObjectVersion, OutputFile};
 
-pub use chain::{ChainError, ChainLink, order_chain};
+pub use chain::{ChainError, ChainLink, Ordered, order_chain};
 pub use encoding::decode as decode_encoding;
 pub use error::RenderError;
 pub use json::extract as extract_json_pointer;

@@ -46,7 +46,8 @@ pub(crate) fn decode(value: &str, object: &str) -> Result<Bundle, RenderError> {
 /// p12-keystore's error in words; its messages carry structure, not content.
 fn p12_reason(e: &p12_keystore::error::Error) -> String {
     let text = e.to_string();
-    if text.to_ascii_lowercase().contains("mac") {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("mac") || lower.contains("unpad") {
         format!("{text} (the bundle is not protected by the empty password Key Vault uses)")
     } else {
         text

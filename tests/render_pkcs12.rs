@@ -1,0 +1,291 @@
+//! PKCS#12 certificate-backed secrets: OpenSSL-made fixtures (AES and -legacy), bundles written
+//! by p12-keystore from rcgen chains in every stored order, chain ordering edge cases, and every
+//! output read back by an independent reader.
+
+mod render_support;
+
+use std::path::Path;
+
+use akv_csi_provider::mount::plan::{ObjectEncoding, ObjectFormat, ObjectType};
+use akv_csi_provider::render::{CONTENT_TYPE_PKCS12, RenderError, RenderOptions, render};
+use render_support::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pfx");
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(FIXTURES).join(name)).unwrap()
+}
+
+fn options(chain: bool, split: bool) -> RenderOptions {
+    RenderOptions {
+        construct_pem_chain: chain,
+        write_cert_and_key_in_separate_files: split,
+    }
+}
+
+fn render_pfx(
+    stored_b64: &str,
+    opts: RenderOptions,
+) -> Result<akv_csi_provider::render::Rendered, RenderError> {
+    let spec = spec(ObjectType::Secret, "tls");
+    render(
+        &spec,
+        &[secret(stored_b64, Some(CONTENT_TYPE_PKCS12), true)],
+        &opts,
+    )
+}
+
+#[test]
+fn openssl_fixtures_render_like_the_reference() {
+    for kind in ["rsa", "ec"] {
+        for form in ["aes", "legacy"] {
+            let stored = fixture(&format!("{kind}-{form}.pfx.b64"));
+            for (chain, want) in [(true, "expected"), (false, "stored-order")] {
+                let out = render_pfx(&stored, options(chain, false)).unwrap();
+                let want = fixture(&format!("{kind}-{want}.pem"));
+                assert_eq!(out.files.len(), 1);
+                assert_eq!(
+                    std::str::from_utf8(&out.files[0].contents).unwrap(),
+                    want,
+                    "{kind}-{form} chain={chain}"
+                );
+                assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+            }
+        }
+    }
+}
+
+#[test]
+fn separate_files_hold_certificates_and_keys() {
+    let stored = fixture("rsa-legacy.pfx.b64");
+    let out = render_pfx(&stored, options(true, true)).unwrap();
+    let paths: Vec<&str> = out.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["tls.crt", "tls.key", "tls"]);
+    let whole = std::str::from_utf8(&out.files[2].contents).unwrap();
+    let crt = std::str::from_utf8(&out.files[0].contents).unwrap();
+    let key = std::str::from_utf8(&out.files[1].contents).unwrap();
+    assert_eq!(format!("{key}{crt}"), whole);
+    assert!(
+        read_pem(crt.as_bytes())
+            .iter()
+            .all(|(l, _)| l == "CERTIFICATE")
+    );
+    assert_eq!(read_pem(key.as_bytes()).len(), 1);
+    assert!(
+        out.versions
+            .iter()
+            .all(|v| v.id == "secret/tls" && v.version == "0123abcd")
+    );
+}
+
+#[test]
+fn pfx_format_writes_the_stored_bundle() {
+    let stored = fixture("ec-legacy.pfx.b64");
+    let mut spec = spec(ObjectType::Secret, "bundle.pfx");
+    spec.format = ObjectFormat::Pfx;
+    let fetched = [secret(&stored, Some(CONTENT_TYPE_PKCS12), true)];
+    let opts = options(true, true);
+    let out = render(&spec, &fetched, &opts).unwrap();
+    // No .crt/.key companions for pfx (the reference writes two empty files).
+    assert_eq!(out.files.len(), 1);
+    assert_eq!(&out.files[0].contents[..], stored.as_bytes());
+
+    spec.encoding = ObjectEncoding::Base64;
+    let out = render(&spec, &fetched, &opts).unwrap();
+    let binary = out.files[0].contents.to_vec();
+    assert_eq!(b64(&binary), stored);
+    // Second implementation: our own reader and, when present, OpenSSL's.
+    p12_keystore::Pkcs12Archive::from_pkcs12(&binary, "").unwrap();
+    if let Some(openssl) = openssl() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.pfx");
+        std::fs::write(&path, &binary).unwrap();
+        let status = std::process::Command::new(openssl)
+            .args(["pkcs12", "-legacy", "-noout", "-passin", "pass:", "-in"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for at in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(at, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+/// Chains of 1 to 4 certificates, RSA and EC, in every stored order: with construct-pem-chain
+/// the output is key, leaf, intermediates, root; without, the stored order.
+#[test]
+fn every_stored_order_of_every_chain_length() {
+    for alg in [Alg::Rsa, Alg::P256, Alg::P384] {
+        for len in 1..=4 {
+            for ids in [Ids::Full, Ids::LeafWithoutSki] {
+                let chain = chain(alg, len, ids);
+                for perm in permutations(len) {
+                    let stored: Vec<Vec<u8>> =
+                        perm.iter().map(|&i| chain.certs[i].clone()).collect();
+                    let b = b64(&pfx(Some(&chain.leaf_key), &stored));
+                    for construct in [true, false] {
+                        let out = render_pfx(&b, options(construct, false)).unwrap();
+                        let blocks = read_pem(&out.files[0].contents);
+                        assert_eq!(blocks[0].0, "PRIVATE KEY");
+                        // Independent reader of the key: aws-lc (through rcgen) parses our
+                        // PKCS#8 and derives the same public key as the original.
+                        let ours = key_pair(&blocks[0].1);
+                        assert_eq!(
+                            ours.public_key_raw(),
+                            key_pair(&chain.leaf_key).public_key_raw()
+                        );
+                        let certs: Vec<&Vec<u8>> = blocks[1..].iter().map(|(_, d)| d).collect();
+                        let want: Vec<&Vec<u8>> = if construct {
+                            chain.certs.iter().collect()
+                        } else {
+                            stored.iter().collect()
+                        };
+                        assert_eq!(
+                            certs, want,
+                            "{alg:?} len={len} {ids:?} {perm:?} chain={construct}"
+                        );
+                        assert!(out.warnings.is_empty());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ec_and_rsa_keys_are_reencoded_like_openssl_pkcs8() {
+    // OpenSSL's PKCS#8 equals Go's MarshalPKCS8PrivateKey for RSA and named-curve EC keys.
+    let Some(openssl) = openssl() else { return };
+    for alg in [Alg::Rsa, Alg::P256, Alg::P384] {
+        let chain = chain(alg, 1, Ids::Full);
+        let out = render_pfx(
+            &b64(&pfx(Some(&chain.leaf_key), &chain.certs)),
+            options(true, false),
+        )
+        .unwrap();
+        let text = std::str::from_utf8(&out.files[0].contents).unwrap();
+        let end = text.find("-----END PRIVATE KEY-----\n").unwrap() + 26;
+        let ours = &text[..end];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.pem");
+        std::fs::write(&path, ours).unwrap();
+        let normalised = std::process::Command::new(openssl)
+            .args(["pkey", "-in"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(normalised.status.success(), "{alg:?}");
+        assert_eq!(
+            String::from_utf8(normalised.stdout).unwrap(),
+            ours,
+            "{alg:?}"
+        );
+    }
+}
+
+#[test]
+fn incomplete_chains_keep_the_stored_order_with_a_warning() {
+    let broken = chain(Alg::P256, 4, Ids::IntermediateWithoutSki);
+    let stored = vec![
+        broken.certs[2].clone(),
+        broken.certs[0].clone(),
+        broken.certs[3].clone(),
+        broken.certs[1].clone(),
+    ];
+    let out = render_pfx(
+        &b64(&pfx(Some(&broken.leaf_key), &stored)),
+        options(true, false),
+    )
+    .unwrap();
+    let certs: Vec<Vec<u8>> = read_pem(&out.files[0].contents)[1..]
+        .iter()
+        .map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(certs, stored);
+    assert_eq!(out.warnings.len(), 1);
+    assert!(out.warnings[0].contains("objects[0]") && out.warnings[0].contains("incomplete"));
+
+    // A missing intermediate: leaf and root only.
+    let full = chain(Alg::Rsa, 3, Ids::Full);
+    let stored = vec![full.certs[2].clone(), full.certs[0].clone()];
+    let out = render_pfx(
+        &b64(&pfx(Some(&full.leaf_key), &stored)),
+        options(true, false),
+    )
+    .unwrap();
+    let certs: Vec<Vec<u8>> = read_pem(&out.files[0].contents)[1..]
+        .iter()
+        .map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(certs, stored);
+    assert_eq!(out.warnings.len(), 1);
+}
+
+#[test]
+fn cycles_and_missing_leaves_are_errors() {
+    // Two certificates issuing each other: no leaf.
+    let no_leaf = linked(Alg::P256, &[(Some(1), Some(2)), (Some(2), Some(1))]);
+    // A leaf whose issuers loop: leaf -> 1 -> 2 -> 1.
+    let cycle = linked(
+        Alg::P256,
+        &[(None, Some(1)), (Some(1), Some(2)), (Some(2), Some(1))],
+    );
+    for (certs, want_cycle) in [(no_leaf, false), (cycle, true)] {
+        let b = b64(&pfx(None, &certs));
+        let err = render_pfx(&b, options(true, false)).unwrap_err();
+        match (&err, want_cycle) {
+            (RenderError::ChainCycle { .. }, true) | (RenderError::NoLeaf { .. }, false) => {}
+            _ => panic!("unexpected {err:?}"),
+        }
+        assert!(
+            err.to_string().contains("objects[0] (objectName \"tls\")"),
+            "{err}"
+        );
+        // Without chain construction the stored order is written.
+        let out = render_pfx(&b, options(false, false)).unwrap();
+        assert_eq!(read_pem(&out.files[0].contents).len(), certs.len());
+    }
+}
+
+#[test]
+fn bad_bundles_are_clear_errors() {
+    let one = chain(Alg::P256, 1, Ids::Full);
+    let good = pfx(Some(&one.leaf_key), &one.certs);
+    let mut tampered = good.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0xff;
+    for (stored, want) in [
+        ("not base64!".to_owned(), "not base64"),
+        (b64(b"not a pfx"), "cannot be read"),
+        (b64(&tampered), "cannot be read"),
+        (b64(&good[..good.len() - 10]), "cannot be read"),
+    ] {
+        let err = render_pfx(&stored, options(true, false)).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, RenderError::Pkcs12 { .. }), "{msg}");
+        assert!(msg.contains(want) && msg.contains("objects[0]"), "{msg}");
+    }
+    // PEM output cannot be hex/base64-decoded.
+    let mut s = spec(ObjectType::Secret, "tls");
+    s.encoding = ObjectEncoding::Base64;
+    let err = render(
+        &s,
+        &[secret(&b64(&good), Some(CONTENT_TYPE_PKCS12), true)],
+        &options(true, false),
+    )
+    .unwrap_err();
+    assert!(matches!(err, RenderError::EncodingOnPem { .. }), "{err}");
+}
