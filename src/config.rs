@@ -90,6 +90,14 @@ pub struct Config {
     #[arg(long, default_value_t = 6065)]
     pub profile_port: u16,
 
+    /// Deadline of a Mount when the driver sends no `grpc-timeout` (Go duration).
+    #[arg(long, default_value = "30s", value_parser = parse_go_duration)]
+    pub mount_timeout: Duration,
+
+    /// Objects read from Key Vault at the same time within one Mount.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_concurrent_reads: u16,
+
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT before the process exits.
     #[arg(long, default_value = "30s", value_parser = parse_go_duration)]
     pub shutdown_grace: Duration,
@@ -101,6 +109,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// The per-Mount settings these flags imply.
+    pub fn mount_settings(&self) -> crate::mount::MountSettings {
+        crate::mount::MountSettings {
+            defaults: crate::mount::PlanDefaults {
+                cloud: self.cloud_name,
+                environment_file: self.azure_environment_filepath.clone(),
+            },
+            render: crate::render::RenderOptions {
+                construct_pem_chain: self.construct_pem_chain,
+                write_cert_and_key_in_separate_files: self.write_cert_and_key_in_separate_files,
+            },
+            timeout: self.mount_timeout,
+            max_parallel_reads: usize::from(self.max_concurrent_reads),
+            retry: crate::keyvault::retry::RetryPolicy::default(),
+        }
+    }
+
     /// The configuration `akv-csi-provider` would run with given no flags at all.
     pub fn defaults() -> Self {
         // Parsing an empty command line cannot fail: every flag has a default.

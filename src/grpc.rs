@@ -8,6 +8,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{info, warn};
 use zeroize::Zeroize;
 
+use crate::auth::AuthError;
 use crate::mount::{self, Mounter, RawRequest};
 use crate::proto::csi_driver_provider_server::CsiDriverProvider;
 use crate::proto::{
@@ -34,12 +35,55 @@ impl ProviderService {
 
 /// Maps a Mount failure to the status the driver sees (SPEC §7).
 pub fn status_of(err: &mount::Error) -> Status {
+    use crate::keyvault::KvError as K;
+    use crate::render::RenderError as R;
     use mount::Error as E;
+    let auth_code = |a: &AuthError| match a {
+        AuthError::Rejected { .. } | AuthError::Setup { .. } => Code::Unauthenticated,
+        AuthError::Throttled { .. } => Code::ResourceExhausted,
+        AuthError::Unavailable { .. } => Code::Unavailable,
+    };
     let code = match err {
-        E::Request(_) | E::Params(_) | E::CloudEnvironment(_) => Code::InvalidArgument,
-        E::NotImplemented(_) => Code::Unimplemented,
+        E::Request(_) | E::Params(_) | E::CloudEnvironment(_) | E::PathConflict { .. } => {
+            Code::InvalidArgument
+        }
+        E::Auth { source, .. } => auth_code(source),
+        E::Object { source, .. } => match source {
+            K::Auth(a) => auth_code(a),
+            K::Denied { .. } => Code::PermissionDenied,
+            K::NotFound => Code::NotFound,
+            K::Disabled { .. } => Code::FailedPrecondition,
+            K::Throttled | K::TooLarge => Code::ResourceExhausted,
+            K::Unavailable { .. } | K::DnsFailure | K::Malformed { .. } => Code::Unavailable,
+            K::DeadlineExceeded => Code::DeadlineExceeded,
+        },
+        E::Render(R::WrongKind { .. } | R::VersionCount { .. }) => Code::Internal,
+        E::Render(_) => Code::FailedPrecondition,
+        E::TooLarge { .. } => Code::ResourceExhausted,
+        E::DeadlineExceeded { .. } => Code::DeadlineExceeded,
+        E::Internal(_) => Code::Internal,
     };
     Status::new(code, err.to_string())
+}
+
+/// The driver's `grpc-timeout` (e.g. `30S`, `500m`), if it sent one.
+pub fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 #[tonic::async_trait]
@@ -60,14 +104,18 @@ impl CsiDriverProvider for ProviderService {
         request: Request<MountRequest>,
     ) -> Result<Response<MountResponse>, Status> {
         let started = std::time::Instant::now();
+        let timeout = grpc_timeout(request.metadata());
         let mut request = request.into_inner();
         let result = self
             .mounter
-            .mount(RawRequest {
-                attributes: &request.attributes,
-                secrets: &request.secrets,
-                permission: &request.permission,
-            })
+            .mount(
+                RawRequest {
+                    attributes: &request.attributes,
+                    secrets: &request.secrets,
+                    permission: &request.permission,
+                },
+                timeout,
+            )
             .await;
         // The raw fields hold tokens and client secrets: wipe them before the memory is freed.
         request.attributes.zeroize();

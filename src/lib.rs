@@ -39,16 +39,39 @@ use tokio::net::UnixListener;
 
 pub use config::Config;
 
-/// Serves the provider on an already-bound listener until `shutdown` resolves. Tests bind a
-/// temp-dir socket themselves and pass their own shutdown future.
+/// Serves the provider on an already-bound listener until `shutdown` resolves, sending Entra
+/// and Key Vault requests through the production HTTPS client (system roots plus
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`).
 pub async fn run(
     listener: UnixListener,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), server::ServeError> {
-    let mounter = Arc::new(mount::Mounter::new(mount::PlanDefaults {
-        cloud: config.cloud_name,
-        environment_file: config.azure_environment_filepath.clone(),
-    }));
-    server::serve(listener, mounter, config.shutdown_grace, shutdown).await
+) -> Result<(), RunError> {
+    let client = http::production_client(&http::TrustSources::from_env())?;
+    run_with_http(listener, config, Arc::new(client), shutdown).await
+}
+
+/// Like [`run`], with a caller-provided HTTP client (the test kit's, which resolves Azure host
+/// names to local fakes and trusts a test CA). Bodies are capped here, whatever the client.
+pub async fn run_with_http(
+    listener: UnixListener,
+    config: &Config,
+    http: Arc<dyn azure_core::http::HttpClient>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let http: Arc<dyn azure_core::http::HttpClient> =
+        Arc::new(http::CappedClient::new(http, http::MAX_BODY_BYTES));
+    let mounter = Arc::new(mount::Mounter::new(config.mount_settings(), http));
+    Ok(server::serve(listener, mounter, config.shutdown_grace, shutdown).await?)
+}
+
+/// Why the provider stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The HTTPS client could not be built (no trusted roots).
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+    /// The gRPC server failed.
+    #[error(transparent)]
+    Serve(#[from] server::ServeError),
 }

@@ -10,7 +10,7 @@ use akv_csi_provider::mount::plan::{
     CloudSelection, Identity, MountPlan, ObjectEncoding, ObjectFormat, ObjectType,
 };
 use akv_csi_provider::mount::request::{Attributes, Secrets};
-use akv_csi_provider::mount::{Mounter, RawRequest};
+use akv_csi_provider::mount::{RawRequest, plan_request};
 use secrecy::ExposeSecret;
 
 const TOKENS: &str = r#"{"api://AzureADTokenExchange":{"token":"eyJ.test.jwt","expirationTimestamp":"2026-11-22T17:18:32Z"}}"#;
@@ -852,7 +852,6 @@ fn hostile_yaml_is_rejected_quickly() {
 
 #[test]
 fn real_driver_payloads_decode() {
-    let mounter = Mounter::new(PlanDefaults::default());
     let load = |name: &str| -> serde_json::Value {
         let path = format!(
             "{}/tests/fixtures/driver/{name}",
@@ -861,13 +860,15 @@ fn real_driver_payloads_decode() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
     };
     let plan_of = |v: &serde_json::Value| {
-        mounter
-            .plan(&RawRequest {
+        plan_request(
+            &RawRequest {
                 attributes: v["attributes"].as_str().unwrap(),
                 secrets: v["secrets"].as_str().unwrap(),
                 permission: v["permission"].as_str().unwrap(),
-            })
-            .unwrap_or_else(|e| panic!("{e}"))
+            },
+            &PlanDefaults::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     };
 
     for name in [

@@ -29,7 +29,7 @@ pub use nmi::NMI_ENDPOINT;
 
 /// Why no token could be obtained. Carried inside `azure_core::Error` through the Key Vault
 /// client, so the edge can tell an Entra rejection from a Key Vault refusal.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     /// Entra ID (or IMDS/NMI) refused the identity: a setup problem the user must fix.
     #[error("{message}")]
@@ -88,7 +88,7 @@ impl Authenticator {
         &self,
         plan: &MountPlan,
         endpoints: &CloudEndpoints,
-    ) -> Result<Arc<dyn TokenCredential>, AuthError> {
+    ) -> Result<Arc<IdentityCredential>, AuthError> {
         let options = || client_options(&self.http, Some(endpoints));
         let setup = |e: azure_core::Error| AuthError::Setup {
             message: format!("cannot set up {}: {e}", plan.identity.describe()),
@@ -134,7 +134,12 @@ impl Authenticator {
             )),
         };
         let context = ErrorContext::from_plan(plan);
-        Ok(Arc::new(ClassifyingCredential { inner, context }))
+        Ok(Arc::new(IdentityCredential {
+            inner,
+            context,
+            last: tokio::sync::Mutex::new(None),
+            requested: tokio::sync::watch::channel(false).0,
+        }))
     }
 }
 
@@ -218,31 +223,81 @@ impl ErrorContext {
     }
 }
 
-/// Wraps a credential so its failures become [`AuthError`]s with messages that name the fix.
-struct ClassifyingCredential {
+/// The credential of one identity: single-flight (concurrent callers share one token request),
+/// failures classified into [`AuthError`]s whose messages name the fix, and a failure
+/// remembered so a Mount with many objects asks Entra once, not once per object.
+pub struct IdentityCredential {
     inner: Arc<dyn TokenCredential>,
     context: ErrorContext,
+    last: tokio::sync::Mutex<Option<(String, Result<AccessToken, AuthError>)>>,
+    requested: tokio::sync::watch::Sender<bool>,
 }
 
-impl fmt::Debug for ClassifyingCredential {
+/// Tokens this close to expiry are fetched anew.
+const REFRESH_MARGIN: azure_core::time::Duration = azure_core::time::Duration::minutes(5);
+
+impl fmt::Debug for IdentityCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClassifyingCredential")
+        f.debug_struct("IdentityCredential")
             .field("identity", &self.context.identity)
             .finish_non_exhaustive()
     }
 }
 
+impl IdentityCredential {
+    /// A token for `scope`, from the last answer when it is still good.
+    pub async fn token(&self, scope: &str) -> Result<AccessToken, AuthError> {
+        let mut last = self.last.lock().await;
+        if let Some((cached_scope, outcome)) = last.as_ref()
+            && cached_scope == scope
+        {
+            match outcome {
+                Ok(token)
+                    if token.expires_on
+                        > azure_core::time::OffsetDateTime::now_utc() + REFRESH_MARGIN =>
+                {
+                    return Ok(token.clone());
+                }
+                Err(e @ (AuthError::Rejected { .. } | AuthError::Setup { .. })) => {
+                    return Err(e.clone());
+                }
+                _ => {}
+            }
+        }
+        let outcome = self
+            .inner
+            .get_token(&[scope], None)
+            .await
+            .map_err(|e| classify(&e, &self.context));
+        *last = Some((scope.to_owned(), outcome.clone()));
+        outcome
+    }
+
+    /// Resolves once a Key Vault client has asked for a token, i.e. has learned the vault's
+    /// scope from its 401 challenge; from then on its requests carry the token directly.
+    pub async fn token_requested(&self) {
+        let mut rx = self.requested.subscribe();
+        let _ = rx.wait_for(|asked| *asked).await;
+    }
+
+    /// Who this is, for messages.
+    pub fn describe(&self) -> &str {
+        &self.context.identity
+    }
+}
+
 #[async_trait]
-impl TokenCredential for ClassifyingCredential {
+impl TokenCredential for IdentityCredential {
     async fn get_token(
         &self,
         scopes: &[&str],
-        options: Option<TokenRequestOptions<'_>>,
+        _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        self.inner.get_token(scopes, options).await.map_err(|e| {
-            let classified = classify(&e, &self.context);
-            azure_core::Error::new(ErrorKind::Credential, classified)
-        })
+        self.requested.send_replace(true);
+        let scope = scopes.first().copied().unwrap_or_default();
+        self.token(scope)
+            .await
+            .map_err(|e| azure_core::Error::new(ErrorKind::Credential, e))
     }
 }
 

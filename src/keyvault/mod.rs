@@ -394,21 +394,7 @@ pub fn classify(err: &azure_core::Error, version: Option<&str>) -> (Verdict, KvE
             AuthError::Unavailable { .. } => Verdict::Backoff,
             AuthError::Rejected { .. } | AuthError::Setup { .. } => Verdict::Fatal,
         };
-        let copy = match auth {
-            AuthError::Rejected { message } => AuthError::Rejected {
-                message: message.clone(),
-            },
-            AuthError::Throttled { message } => AuthError::Throttled {
-                message: message.clone(),
-            },
-            AuthError::Unavailable { message } => AuthError::Unavailable {
-                message: message.clone(),
-            },
-            AuthError::Setup { message } => AuthError::Setup {
-                message: message.clone(),
-            },
-        };
-        return (verdict, KvError::Auth(copy));
+        return (verdict, KvError::Auth(auth.clone()));
     }
     if crate::http::is_body_too_large(err) {
         return (Verdict::Fatal, KvError::TooLarge);

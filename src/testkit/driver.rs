@@ -145,13 +145,23 @@ pub struct TestServer {
     /// Where the socket is.
     pub socket: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), crate::server::ServeError>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), crate::RunError>>>,
     _dir: TempDirGuard,
 }
 
 impl TestServer {
-    /// Starts the provider with `config` on a fresh socket; returns once it answers.
+    /// Starts the provider with `config` on a fresh socket with an HTTP client that trusts
+    /// nothing (for tests that never reach Azure); returns once it answers.
     pub async fn start(config: crate::Config) -> Self {
+        Self::start_with_http(config, super::client::offline_client()).await
+    }
+
+    /// Starts the provider with `config`, sending Entra and Key Vault calls through `http`
+    /// (usually [`crate::testkit::FakeAzure::http_client`]); returns once it answers.
+    pub async fn start_with_http(
+        config: crate::Config,
+        http: std::sync::Arc<dyn azure_core::http::HttpClient>,
+    ) -> Self {
         let dir = TempDirGuard::new();
         let socket = dir.path.join("azure.sock");
         let bound =
@@ -159,7 +169,7 @@ impl TestServer {
         let (listener, guard) = bound.into_parts();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let result = crate::run(listener, &config, async {
+            let result = crate::run_with_http(listener, &config, http, async {
                 let _ = rx.await;
             })
             .await;
@@ -188,7 +198,7 @@ impl TestServer {
     }
 
     /// Triggers graceful shutdown and waits for the server to stop.
-    pub async fn stop(mut self) -> Result<(), crate::server::ServeError> {
+    pub async fn stop(mut self) -> Result<(), crate::RunError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -1,0 +1,303 @@
+//! Fake Microsoft Entra ID, Key Vault, IMDS and NMI. One HTTPS server (test CA, HTTP/2 and 1.1)
+//! answers for every login and vault host name, routed by host; one plain HTTP server stands in
+//! for IMDS (169.254.169.254) and NMI (localhost:2579). They answer with the real REST shapes,
+//! check what they receive, count calls, and misbehave on command.
+
+mod entra;
+mod server;
+mod vault;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use vault::{Stored, VaultHandle};
+
+/// The tenant every fake vault and identity lives in unless told otherwise.
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/// Which fake a fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The Entra token endpoint.
+    Entra,
+    /// Authorized Key Vault requests (not the unauthenticated challenge).
+    Vault,
+    /// The IMDS token endpoint.
+    Imds,
+    /// The NMI token endpoint.
+    Nmi,
+}
+
+/// One misbehaviour, consumed by the next request to its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this HTTP status and a JSON error body (e.g. 500, 503).
+    Status(u16),
+    /// 429 with `Retry-After: secs`.
+    Throttle { retry_after_secs: u64 },
+    /// Abort the request without an answer (the connection or stream is reset).
+    Reset,
+    /// 200 with a body that is not JSON.
+    Garbage,
+    /// 200 with a JSON body of this many bytes.
+    Huge(usize),
+    /// 200 with headers and part of a body, then nothing more.
+    Stall,
+}
+
+/// Call counts, for asserting how much work a Mount cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// POSTs to the Entra token endpoint.
+    pub entra: usize,
+    /// Every request to a vault host, challenges included.
+    pub vault: usize,
+    /// Unauthenticated vault requests answered with the 401 challenge.
+    pub challenges: usize,
+    /// Authorized object GETs (secrets, keys, certificates).
+    pub gets: usize,
+    /// Authorized `versions` listing pages.
+    pub lists: usize,
+    /// IMDS token requests.
+    pub imds: usize,
+    /// NMI token requests.
+    pub nmi: usize,
+}
+
+/// One token request Entra received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraCall {
+    pub tenant: String,
+    pub client_id: String,
+    pub scope: String,
+    /// `assertion` (workload identity) or `secret` (service principal).
+    pub grant: &'static str,
+    /// The host the request was sent to (which cloud).
+    pub host: String,
+}
+
+#[derive(Default)]
+struct Counters {
+    entra: AtomicUsize,
+    vault: AtomicUsize,
+    challenges: AtomicUsize,
+    gets: AtomicUsize,
+    lists: AtomicUsize,
+    imds: AtomicUsize,
+    nmi: AtomicUsize,
+}
+
+/// A token the fake Entra (or IMDS/NMI) issued: who it proves and for which resource.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    principal: String,
+    scope: String,
+}
+
+#[derive(Default)]
+pub(crate) struct Directory {
+    /// client ID → federated credentials (issuer, subject).
+    federated: HashMap<String, Vec<(String, String)>>,
+    /// client ID → client secret.
+    secrets: HashMap<String, String>,
+    /// VM identities: `None` = system-assigned, `Some(client id)` = user-assigned.
+    vm_identities: HashSet<Option<String>>,
+    /// (namespace, pod) → client ID NMI hands out.
+    pod_identities: HashMap<(String, String), String>,
+    calls: Vec<EntraCall>,
+}
+
+pub(crate) struct State {
+    counters: Counters,
+    directory: Mutex<Directory>,
+    vaults: Mutex<BTreeMap<String, vault::Vault>>,
+    tokens: Mutex<HashMap<String, Grant>>,
+    faults: Mutex<VecDeque<(Target, Fault)>>,
+    latency: Mutex<Duration>,
+    next_id: AtomicU64,
+    /// Seconds the issued Entra tokens live.
+    token_lifetime: AtomicU64,
+}
+
+impl State {
+    fn take_fault(&self, target: Target) -> Option<Fault> {
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let position = faults.iter().position(|(t, _)| *t == target)?;
+        faults.remove(position).map(|(_, f)| f)
+    }
+
+    fn issue(&self, principal: &str, scope: &str) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let token = format!("fake-access-token-{n}-{:016x}", fastrand::u64(..));
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                token.clone(),
+                Grant {
+                    principal: principal.to_owned(),
+                    scope: scope.to_owned(),
+                },
+            );
+        token
+    }
+
+    fn lifetime(&self) -> u64 {
+        self.token_lifetime.load(Ordering::Relaxed)
+    }
+}
+
+/// The fake Azure: start it, fill it, hand its [`FakeAzure::http_client`] to the provider.
+#[derive(Clone)]
+pub struct FakeAzure {
+    state: Arc<State>,
+    https: SocketAddr,
+    plain: SocketAddr,
+    ca_pem: String,
+}
+
+impl FakeAzure {
+    /// Starts both servers on loopback ports chosen by the OS.
+    pub async fn start() -> Self {
+        let state = Arc::new(State {
+            counters: Counters::default(),
+            directory: Mutex::new(Directory::default()),
+            vaults: Mutex::new(BTreeMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            faults: Mutex::new(VecDeque::new()),
+            latency: Mutex::new(Duration::ZERO),
+            next_id: AtomicU64::new(1),
+            token_lifetime: AtomicU64::new(3599),
+        });
+        let pki = super::tls::make();
+        let https = server::spawn(state.clone(), Some(pki.server.clone())).await;
+        let plain = server::spawn(state.clone(), None).await;
+        FakeAzure {
+            state,
+            https,
+            plain,
+            ca_pem: pki.ca_pem,
+        }
+    }
+
+    /// The test CA that signed the HTTPS server's certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The HTTPS server's loopback address (every Azure host name resolves here).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https
+    }
+
+    /// The plain HTTP server standing in for IMDS and NMI.
+    pub fn plain_addr(&self) -> SocketAddr {
+        self.plain
+    }
+
+    /// A vault of this name (created on first use), in [`TENANT`].
+    pub fn vault(&self, name: &str) -> VaultHandle {
+        self.state
+            .vaults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_insert_with(vault::Vault::new);
+        VaultHandle::new(self.state.clone(), name)
+    }
+
+    /// Lets the service-account tokens with this issuer and subject sign in as `client_id`.
+    pub fn federate(&self, client_id: &str, issuer: &str, subject: &str) {
+        self.directory()
+            .federated
+            .entry(client_id.to_owned())
+            .or_default()
+            .push((issuer.to_owned(), subject.to_owned()));
+    }
+
+    /// Registers an app with a client secret.
+    pub fn add_service_principal(&self, client_id: &str, secret: &str) {
+        self.directory()
+            .secrets
+            .insert(client_id.to_owned(), secret.to_owned());
+    }
+
+    /// Gives the node a managed identity: `None` = system-assigned, else user-assigned client ID.
+    pub fn add_vm_identity(&self, client_id: Option<&str>) {
+        self.directory()
+            .vm_identities
+            .insert(client_id.map(str::to_owned));
+    }
+
+    /// Makes NMI hand out `client_id`'s token to pod `namespace/pod`.
+    pub fn add_pod_identity(&self, namespace: &str, pod: &str, client_id: &str) {
+        self.directory()
+            .pod_identities
+            .insert((namespace.to_owned(), pod.to_owned()), client_id.to_owned());
+    }
+
+    /// Delay added to every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        *self.state.latency.lock().unwrap_or_else(|e| e.into_inner()) = latency;
+    }
+
+    /// Lifetime of the Entra tokens issued from now on.
+    pub fn set_token_lifetime(&self, seconds: u64) {
+        self.state.token_lifetime.store(seconds, Ordering::Relaxed);
+    }
+
+    /// Queues a misbehaviour for the next request to `target`.
+    pub fn push_fault(&self, target: Target, fault: Fault) {
+        self.state
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((target, fault));
+    }
+
+    /// Queues the same misbehaviour `n` times.
+    pub fn push_faults(&self, target: Target, fault: Fault, n: usize) {
+        for _ in 0..n {
+            self.push_fault(target, fault.clone());
+        }
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        self.state
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Calls so far.
+    pub fn counts(&self) -> Counts {
+        let c = &self.state.counters;
+        let load = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        Counts {
+            entra: load(&c.entra),
+            vault: load(&c.vault),
+            challenges: load(&c.challenges),
+            gets: load(&c.gets),
+            lists: load(&c.lists),
+            imds: load(&c.imds),
+            nmi: load(&c.nmi),
+        }
+    }
+
+    /// Every token request Entra received, in order.
+    pub fn entra_calls(&self) -> Vec<EntraCall> {
+        self.directory().calls.clone()
+    }
+
+    fn directory(&self) -> std::sync::MutexGuard<'_, Directory> {
+        self.state
+            .directory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
