@@ -104,7 +104,10 @@ impl CsiDriverProvider for ProviderService {
         request: Request<MountRequest>,
     ) -> Result<Response<MountResponse>, Status> {
         let started = std::time::Instant::now();
-        let timeout = grpc_timeout(request.metadata());
+        // Finish a little before the driver gives up, so it receives our explanation rather
+        // than its own bare "deadline exceeded".
+        let timeout = grpc_timeout(request.metadata())
+            .map(|t| t.saturating_sub((t / 20).max(std::time::Duration::from_millis(100))));
         let mut request = request.into_inner();
         let result = self
             .mounter

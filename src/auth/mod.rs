@@ -322,7 +322,9 @@ fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError {
             ),
         };
     }
-    match err.kind() {
+    // Credentials wrap the HTTP error of the token endpoint ("… authentication failed"):
+    // classify by the innermost HTTP response when there is one.
+    match http_response_kind(err).unwrap_or(err.kind()) {
         ErrorKind::HttpResponse {
             status, error_code, ..
         } => {
@@ -369,6 +371,19 @@ fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError {
             ),
         },
     }
+}
+
+fn http_response_kind(err: &azure_core::Error) -> Option<&ErrorKind> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(inner) = e.downcast_ref::<azure_core::Error>()
+            && matches!(inner.kind(), ErrorKind::HttpResponse { .. })
+        {
+            return Some(inner.kind());
+        }
+        source = e.source();
+    }
+    None
 }
 
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
