@@ -98,6 +98,26 @@ pub struct Config {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_concurrent_reads: u16,
 
+    /// Serve identical reads (same identity, vault, object, version) from memory for this long
+    /// (Go duration; `0s` = off). Saves Key Vault GETs on rotation polls at the cost of seeing
+    /// a new version, or a revoked permission, up to this much later.
+    #[arg(long, default_value = "0s", value_parser = parse_go_duration)]
+    pub object_cache_ttl: Duration,
+
+    /// Identities (and their Key Vault clients) kept warm across Mounts; least recently used
+    /// go first. A workload identity is never kept past its service-account token's expiry.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_cached_identities: u16,
+
+    /// Most requests to any one upstream host (each vault, Entra) from this node in any
+    /// one-second window. `0` = unlimited.
+    #[arg(long, default_value_t = 100)]
+    pub upstream_requests_per_second: u32,
+
+    /// Requests in flight at once to any one upstream host from this node.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests_per_host: u32,
+
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT before the process exits.
     #[arg(long, default_value = "30s", value_parser = parse_go_duration)]
     pub shutdown_grace: Duration,
@@ -123,6 +143,8 @@ impl Config {
             timeout: self.mount_timeout,
             max_parallel_reads: usize::from(self.max_concurrent_reads),
             retry: crate::keyvault::retry::RetryPolicy::default(),
+            object_cache_ttl: self.object_cache_ttl,
+            max_cached_identities: usize::from(self.max_cached_identities),
         }
     }
 

@@ -13,6 +13,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod cloud;
 pub mod config;
@@ -59,8 +60,14 @@ pub async fn run_with_http(
     http: Arc<dyn azure_core::http::HttpClient>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let http: Arc<dyn azure_core::http::HttpClient> =
-        Arc::new(http::CappedClient::new(http, http::MAX_BODY_BYTES));
+    let limits = http::HostLimits {
+        requests_per_second: config.upstream_requests_per_second,
+        max_in_flight: config.max_concurrent_requests_per_host,
+    };
+    let http: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::LimitedClient::new(
+        Arc::new(http::CappedClient::new(http, http::MAX_BODY_BYTES)),
+        limits,
+    ));
     let mounter = Arc::new(mount::Mounter::new(config.mount_settings(), http));
     Ok(server::serve(listener, mounter, config.shutdown_grace, shutdown).await?)
 }

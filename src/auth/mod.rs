@@ -15,12 +15,14 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientMethodOptions, ClientOptions, HttpClient, RetryOptions, Transport};
+use azure_core::time::OffsetDateTime;
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
     ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
     ManagedIdentityCredentialOptions, UserAssignedId,
 };
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
 use crate::cloud::CloudEndpoints;
 use crate::mount::plan::{Identity, MountPlan};
@@ -138,8 +140,90 @@ impl Authenticator {
             inner,
             context,
             last: tokio::sync::Mutex::new(None),
-            requested: tokio::sync::watch::channel(false).0,
+            not_after: service_account_expiry(plan),
+            exchanges: std::sync::atomic::AtomicU64::new(0),
         }))
+    }
+}
+
+/// Who a credential proves, as a SHA-256 over the mode, tenant, client, authority and a hash
+/// of the proof (service-account token or client secret). Never holds a raw token or secret,
+/// and two requests share a credential only if they carry the very same proof.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentityKey([u8; 32]);
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "IdentityKey({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// The cache key of the plan's identity in this cloud.
+pub fn identity_key(plan: &MountPlan, endpoints: &CloudEndpoints) -> IdentityKey {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    field(endpoints.authority_host.as_bytes());
+    field(endpoints.key_vault_resource.as_bytes());
+    match &plan.identity {
+        Identity::WorkloadIdentity { client_id, token } => {
+            field(b"workload");
+            field(plan.tenant_id.as_bytes());
+            field(client_id.as_bytes());
+            field(&Sha256::digest(token.jwt.expose_secret().as_bytes()));
+        }
+        Identity::ServicePrincipal {
+            client_id,
+            client_secret,
+        } => {
+            field(b"service-principal");
+            field(plan.tenant_id.as_bytes());
+            field(client_id.as_bytes());
+            field(&Sha256::digest(client_secret.expose_secret().as_bytes()));
+        }
+        Identity::VmManagedIdentity {
+            user_assigned_client_id,
+        } => {
+            field(b"vm");
+            field(
+                user_assigned_client_id
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+        }
+        Identity::PodIdentity => {
+            // NMI decides per pod: the pod is the identity.
+            field(b"pod");
+            field(plan.pod.namespace.as_bytes());
+            field(plan.pod.name.as_bytes());
+        }
+    }
+    IdentityKey(h.finalize().into())
+}
+
+/// When the plan's service-account token expires (the earlier of kubelet's
+/// `expirationTimestamp` and the JWT's `exp`); `None` for modes without one.
+pub fn service_account_expiry(plan: &MountPlan) -> Option<OffsetDateTime> {
+    let Identity::WorkloadIdentity { token, .. } = &plan.identity else {
+        return None;
+    };
+    let from_kubelet = token
+        .expires_at
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| OffsetDateTime::from_unix_timestamp(d.as_secs() as i64).ok());
+    let from_jwt = jwt::claims(token.jwt.expose_secret())
+        .and_then(|c| c.exp)
+        .and_then(|exp| OffsetDateTime::from_unix_timestamp(exp).ok());
+    match (from_kubelet, from_jwt) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -229,12 +313,25 @@ impl ErrorContext {
 pub struct IdentityCredential {
     inner: Arc<dyn TokenCredential>,
     context: ErrorContext,
-    last: tokio::sync::Mutex<Option<(String, Result<AccessToken, AuthError>)>>,
-    requested: tokio::sync::watch::Sender<bool>,
+    /// The last answer: scope, outcome, and when it was obtained.
+    last: tokio::sync::Mutex<Option<LastAnswer>>,
+    /// The service-account token's expiry: no Entra token is served past it.
+    not_after: Option<OffsetDateTime>,
+    /// Token requests sent to the identity provider (for tests and metrics).
+    exchanges: std::sync::atomic::AtomicU64,
+}
+
+struct LastAnswer {
+    scope: String,
+    outcome: Result<AccessToken, AuthError>,
+    at: OffsetDateTime,
 }
 
 /// Tokens this close to expiry are fetched anew.
 const REFRESH_MARGIN: azure_core::time::Duration = azure_core::time::Duration::minutes(5);
+/// A rejection is repeated without asking again for this long (one Mount's many objects), then
+/// asked anew, so a fixed federated credential or role assignment takes effect at once.
+const FAILURE_MEMORY: azure_core::time::Duration = azure_core::time::Duration::seconds(5);
 
 impl fmt::Debug for IdentityCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -247,37 +344,55 @@ impl fmt::Debug for IdentityCredential {
 impl IdentityCredential {
     /// A token for `scope`, from the last answer when it is still good.
     pub async fn token(&self, scope: &str) -> Result<AccessToken, AuthError> {
+        let now = OffsetDateTime::now_utc();
+        if self.not_after.is_some_and(|t| now >= t) {
+            return Err(AuthError::Rejected {
+                message: format!(
+                    "the pod's service-account token for {} has expired; kubelet sends a fresh one on the next mount",
+                    self.context.identity
+                ),
+            });
+        }
+        // Holding the lock while asking makes concurrent callers share one request.
         let mut last = self.last.lock().await;
-        if let Some((cached_scope, outcome)) = last.as_ref()
-            && cached_scope == scope
+        if let Some(answer) = last.as_ref()
+            && answer.scope == scope
         {
-            match outcome {
-                Ok(token)
-                    if token.expires_on
-                        > azure_core::time::OffsetDateTime::now_utc() + REFRESH_MARGIN =>
+            match &answer.outcome {
+                Ok(token) if token.expires_on > now + REFRESH_MARGIN => return Ok(token.clone()),
+                Err(e @ (AuthError::Rejected { .. } | AuthError::Setup { .. }))
+                    if now < answer.at + FAILURE_MEMORY =>
                 {
-                    return Ok(token.clone());
-                }
-                Err(e @ (AuthError::Rejected { .. } | AuthError::Setup { .. })) => {
                     return Err(e.clone());
                 }
                 _ => {}
             }
         }
+        self.exchanges
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let outcome = self
             .inner
             .get_token(&[scope], None)
             .await
+            .map(|mut token| {
+                // Never serve a token past the service-account token it was exchanged for.
+                if let Some(limit) = self.not_after {
+                    token.expires_on = token.expires_on.min(limit);
+                }
+                token
+            })
             .map_err(|e| classify(&e, &self.context));
-        *last = Some((scope.to_owned(), outcome.clone()));
+        *last = Some(LastAnswer {
+            scope: scope.to_owned(),
+            outcome: outcome.clone(),
+            at: now,
+        });
         outcome
     }
 
-    /// Resolves once a Key Vault client has asked for a token, i.e. has learned the vault's
-    /// scope from its 401 challenge; from then on its requests carry the token directly.
-    pub async fn token_requested(&self) {
-        let mut rx = self.requested.subscribe();
-        let _ = rx.wait_for(|asked| *asked).await;
+    /// How many token requests this credential has sent.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Who this is, for messages.
@@ -293,7 +408,6 @@ impl TokenCredential for IdentityCredential {
         scopes: &[&str],
         _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        self.requested.send_replace(true);
         let scope = scopes.first().copied().unwrap_or_default();
         self.token(scope)
             .await

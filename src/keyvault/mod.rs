@@ -25,7 +25,7 @@ use crate::render::{Fetched, Jwk};
 use retry::{RetryPolicy, Verdict};
 
 /// Why an object could not be read. Context (object, vault, identity) is added by the caller.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum KvError {
     /// Getting the Entra token failed.
     #[error(transparent)]
@@ -59,18 +59,31 @@ pub enum KvError {
     DeadlineExceeded,
 }
 
-/// What reading one object produced.
+/// Passes token requests through and notes that one happened: a Key Vault client asks for a
+/// token only after its 401 challenge taught it the vault's scope.
 #[derive(Debug)]
-pub enum Fetch {
-    /// Newest first; exactly one entry without history.
-    Found(Vec<Fetched>),
-    /// 404 on an `optional` object.
-    Absent,
+struct ScopeSignal {
+    inner: Arc<dyn TokenCredential>,
+    asked: tokio::sync::watch::Sender<bool>,
 }
 
-/// The three SDK clients for one vault, bound to one identity's credential.
+#[async_trait::async_trait]
+impl TokenCredential for ScopeSignal {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        self.asked.send_replace(true);
+        self.inner.get_token(scopes, options).await
+    }
+}
+
+/// The three SDK clients for one vault, bound to one identity's credential. Long-lived: the
+/// clients keep the scope learned from the vault's challenge and the token they were given.
 pub struct VaultReader {
     vault_name: String,
+    asked: tokio::sync::watch::Sender<bool>,
     secrets: SecretClient,
     keys: KeyClient,
     certificates: CertificateClient,
@@ -94,6 +107,11 @@ impl VaultReader {
         client_options: ClientOptions,
         retry: RetryPolicy,
     ) -> azure_core::Result<Self> {
+        let asked = tokio::sync::watch::channel(false).0;
+        let credential: Arc<dyn TokenCredential> = Arc::new(ScopeSignal {
+            inner: credential,
+            asked: asked.clone(),
+        });
         let s = SecretClientOptions {
             client_options: client_options.clone(),
             ..Default::default()
@@ -108,6 +126,7 @@ impl VaultReader {
         };
         Ok(VaultReader {
             vault_name: vault_name.to_owned(),
+            asked,
             secrets: SecretClient::new(vault_url, credential.clone(), Some(s))?,
             keys: KeyClient::new(vault_url, credential.clone(), Some(k))?,
             certificates: CertificateClient::new(vault_url, credential, Some(c))?,
@@ -115,31 +134,30 @@ impl VaultReader {
         })
     }
 
-    /// Reads every version `spec` asks for, newest first. `on_retry` hears about each retry.
+    /// Resolves once one of the clients has asked for a token, i.e. has learned the vault's
+    /// scope from its 401 challenge; from then on requests carry the token directly.
+    pub async fn scope_learned(&self) {
+        let mut rx = self.asked.subscribe();
+        let _ = rx.wait_for(|asked| *asked).await;
+    }
+
+    /// Reads every version `spec` asks for, newest first (one entry without history).
+    /// `on_retry` hears about each retry. A 404 is [`KvError::NotFound`]; `optional` is the
+    /// caller's business, since one read may serve several objects.
     pub async fn fetch(
         &self,
         spec: &ObjectSpec,
         deadline: Instant,
         on_retry: &(dyn Fn(Verdict) + Sync),
-    ) -> Result<Fetch, KvError> {
-        let result = if spec.has_history() {
-            self.fetch_history(spec, deadline, on_retry)
-                .await
-                .map(Fetch::Found)
+    ) -> Result<Vec<Fetched>, KvError> {
+        if spec.has_history() {
+            self.fetch_history(spec, deadline, on_retry).await
         } else {
-            self.fetch_version(
-                spec.object_type,
-                &spec.name,
-                spec.version.as_deref(),
-                deadline,
-                on_retry,
-            )
-            .await
-            .map(|f| Fetch::Found(vec![f]))
-        };
-        match result {
-            Err(KvError::NotFound) if spec.optional => Ok(Fetch::Absent),
-            other => other,
+            let version = spec.version.as_deref();
+            let fetched = self
+                .fetch_version(spec.object_type, &spec.name, version, deadline, on_retry)
+                .await?;
+            Ok(vec![fetched])
         }
     }
 

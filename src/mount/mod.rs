@@ -1,33 +1,26 @@
 //! One Mount: decode the request, validate it into a [`plan::MountPlan`], fetch, render.
 
 pub mod failure;
+mod mounter;
 pub mod objects;
 pub mod params;
 pub mod plan;
+mod reads;
 pub mod request;
 pub mod tokens;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::http::HttpClient;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
-use tokio::time::Instant;
-use tracing::{debug, warn};
-
+pub use mounter::Mounter;
 pub use params::{ParamError, ParamErrors, PlanDefaults};
 pub use plan::MountPlan;
 pub use request::RequestError;
 
-use crate::auth::{AuthError, Authenticator, client_options};
+use crate::auth::AuthError;
 use crate::cloud::EnvFileError;
+use crate::keyvault::KvError;
 use crate::keyvault::retry::RetryPolicy;
-use crate::keyvault::{Fetch, KvError, VaultReader};
 use crate::render::{RenderError, RenderOptions};
-use failure::ObjectContext;
-use plan::{Identity, ObjectSpec};
 
 /// The driver's default receive limit; a response must stay below it (with room for framing).
 pub const MAX_RESPONSE_BYTES: usize = (4 << 20) - (64 << 10);
@@ -134,6 +127,10 @@ pub struct MountSettings {
     /// Objects read at once within one Mount.
     pub max_parallel_reads: usize,
     pub retry: RetryPolicy,
+    /// Keep object contents this long and serve identical reads from memory (0 = off).
+    pub object_cache_ttl: Duration,
+    /// Identities (credentials) and vault clients kept for reuse across Mounts.
+    pub max_cached_identities: usize,
 }
 
 impl Default for MountSettings {
@@ -144,22 +141,9 @@ impl Default for MountSettings {
             timeout: Duration::from_secs(30),
             max_parallel_reads: 16,
             retry: RetryPolicy::default(),
+            object_cache_ttl: Duration::ZERO,
+            max_cached_identities: 1024,
         }
-    }
-}
-
-/// Serves Mounts; shared by every call on the socket.
-pub struct Mounter {
-    settings: MountSettings,
-    http: Arc<dyn HttpClient>,
-    auth: Authenticator,
-}
-
-impl std::fmt::Debug for Mounter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mounter")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
     }
 }
 
@@ -172,214 +156,4 @@ pub fn plan_request(raw: &RawRequest<'_>, defaults: &PlanDefaults) -> Result<Mou
         request.permission,
         defaults,
     )?)
-}
-
-/// Objects that read the same Key Vault data (same type, name, version, history) are read once.
-type FetchKey = (plan::ObjectType, String, Option<String>, u32);
-
-impl Mounter {
-    /// A mounter that sends every Entra and Key Vault request through `http`.
-    pub fn new(settings: MountSettings, http: Arc<dyn HttpClient>) -> Self {
-        let auth = Authenticator::new(http.clone());
-        Mounter {
-            settings,
-            http,
-            auth,
-        }
-    }
-
-    /// Validates a request into a plan with this mounter's defaults.
-    pub fn plan(&self, raw: &RawRequest<'_>) -> Result<MountPlan, Error> {
-        plan_request(raw, &self.settings.defaults)
-    }
-
-    /// Runs one Mount within `timeout` (the driver's `grpc-timeout`) or the configured default.
-    pub async fn mount(
-        &self,
-        raw: RawRequest<'_>,
-        timeout: Option<Duration>,
-    ) -> Result<MountOutput, Error> {
-        let plan = self.plan(&raw)?;
-        let budget = timeout.unwrap_or(self.settings.timeout);
-        let deadline = Instant::now() + budget;
-        match tokio::time::timeout_at(deadline, self.run(&plan, deadline)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::DeadlineExceeded {
-                vault: plan.vault_name.clone(),
-                seconds: budget.as_secs(),
-            }),
-        }
-    }
-
-    async fn run(&self, plan: &MountPlan, deadline: Instant) -> Result<MountOutput, Error> {
-        let endpoints = plan.cloud.endpoints()?;
-        let vault_url = endpoints.vault_url(&plan.vault_name);
-        let vault_host = vault_url
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_owned();
-        let credential = self
-            .auth
-            .credential(plan, &endpoints)
-            .map_err(|source| Error::Auth {
-                vault: format!("Key Vault {}", plan.vault_name),
-                source,
-            })?;
-        let reader = VaultReader::new(
-            &plan.vault_name,
-            &vault_url,
-            credential.clone(),
-            client_options(&self.http, None),
-            self.settings.retry,
-        )
-        .map_err(|e| {
-            Error::Internal(format!(
-                "cannot build Key Vault clients for {vault_url}: {e}"
-            ))
-        })?;
-        debug!(objects = plan.objects.len(), identity = %credential.describe(), vault = %plan.vault_name, "mount plan validated");
-
-        // Group objects that read the same data; keep plan order for the response.
-        let mut groups: Vec<(FetchKey, Vec<&ObjectSpec>)> = Vec::new();
-        let mut index: HashMap<FetchKey, usize> = HashMap::new();
-        for spec in &plan.objects {
-            let key = (
-                spec.object_type,
-                spec.name.clone(),
-                spec.version.clone(),
-                spec.history,
-            );
-            match index.get(&key) {
-                Some(&i) => groups[i].1.push(spec),
-                None => {
-                    index.insert(key.clone(), groups.len());
-                    groups.push((key, vec![spec]));
-                }
-            }
-        }
-
-        // The token exchange runs while the first read learns the vault's scope from its 401
-        // challenge; the other reads start once that has happened, so they carry the token.
-        let scope = endpoints.key_vault_scope();
-        let prefetch = async {
-            let _ = credential.token(&scope).await;
-        };
-        let on_retry =
-            |verdict| debug!(?verdict, vault = %plan.vault_name, "retrying Key Vault request");
-        let fetch_group = |i: usize| {
-            let spec = groups[i].1[0];
-            let reader = &reader;
-            let on_retry = &on_retry;
-            async move { (i, reader.fetch(spec, deadline, on_retry).await) }
-        };
-        let reads = async {
-            let mut results: Vec<Option<Result<Fetch, KvError>>> =
-                (0..groups.len()).map(|_| None).collect();
-            let mut pending = FuturesUnordered::new();
-            let mut next = 0;
-            let mut failed = false;
-            if !groups.is_empty() {
-                pending.push(fetch_group(0));
-                next = 1;
-                tokio::select! {
-                    biased;
-                    () = credential.token_requested() => {}
-                    Some((i, r)) = pending.next() => {
-                        failed = r.is_err();
-                        results[i] = Some(r);
-                    }
-                }
-            }
-            let max = self.settings.max_parallel_reads.max(1);
-            while !failed {
-                while next < groups.len() && pending.len() < max {
-                    pending.push(fetch_group(next));
-                    next += 1;
-                }
-                match pending.next().await {
-                    Some((i, r)) => {
-                        // All-or-nothing: after a failure there is no point reading the rest.
-                        failed = r.is_err();
-                        results[i] = Some(r);
-                    }
-                    None => break,
-                }
-            }
-            results
-        };
-        let ((), results) = tokio::join!(prefetch, reads);
-
-        let principal = match &plan.identity {
-            Identity::WorkloadIdentity { client_id, .. }
-            | Identity::ServicePrincipal { client_id, .. } => Some(client_id.as_str()),
-            Identity::VmManagedIdentity {
-                user_assigned_client_id,
-            } => user_assigned_client_id.as_deref(),
-            Identity::PodIdentity => None,
-        };
-        let mut output = MountOutput::default();
-        let mut owners: BTreeMap<String, String> = BTreeMap::new();
-        for ((_, specs), result) in groups.iter().zip(results) {
-            let fetched = match result {
-                Some(Ok(fetched)) => fetched,
-                Some(Err(source)) => {
-                    let ctx = ObjectContext::new(
-                        specs[0],
-                        &plan.vault_name,
-                        &vault_host,
-                        credential.describe(),
-                        principal,
-                        plan.cloud.name().as_str(),
-                    );
-                    return Err(Error::Object {
-                        message: failure::describe(&ctx, &source),
-                        source,
-                    });
-                }
-                // Not read because another object already failed; that error was returned.
-                None => continue,
-            };
-            for spec in specs {
-                let versions = match &fetched {
-                    Fetch::Absent => {
-                        output.versions.push(ObjectVersion {
-                            id: spec.version_id(None),
-                            version: String::new(),
-                        });
-                        continue;
-                    }
-                    Fetch::Found(versions) => versions,
-                };
-                let rendered = crate::render::render(spec, versions, &self.settings.render)?;
-                for warning in &rendered.warnings {
-                    warn!(object = %spec.label(), vault = %plan.vault_name, "{warning}");
-                }
-                for file in &rendered.files {
-                    if let Some(first) = owners.insert(file.path.clone(), spec.label()) {
-                        return Err(Error::PathConflict {
-                            path: file.path.clone(),
-                            first,
-                            second: spec.label(),
-                        });
-                    }
-                }
-                output.files.extend(rendered.files);
-                output.versions.extend(rendered.versions);
-            }
-        }
-        let bytes: usize = output
-            .files
-            .iter()
-            .map(|f| f.contents.len() + f.path.len() + 16)
-            .sum();
-        if bytes > MAX_RESPONSE_BYTES {
-            return Err(Error::TooLarge { bytes });
-        }
-        if output.versions.is_empty() {
-            return Err(Error::Internal(
-                "a mount produced no object versions".into(),
-            ));
-        }
-        Ok(output)
-    }
 }

@@ -118,6 +118,8 @@ pub(crate) struct State {
     faults: Mutex<VecDeque<(Target, Fault)>>,
     latency: Mutex<Duration>,
     next_id: AtomicU64,
+    /// When each vault request arrived (for rate assertions).
+    vault_times: Mutex<Vec<std::time::Instant>>,
     /// Seconds the issued Entra tokens live.
     token_lifetime: AtomicU64,
 }
@@ -170,6 +172,7 @@ impl FakeAzure {
             faults: Mutex::new(VecDeque::new()),
             latency: Mutex::new(Duration::ZERO),
             next_id: AtomicU64::new(1),
+            vault_times: Mutex::new(Vec::new()),
             token_lifetime: AtomicU64::new(3599),
         });
         let pki = super::tls::make();
@@ -287,6 +290,25 @@ impl FakeAzure {
             imds: load(&c.imds),
             nmi: load(&c.nmi),
         }
+    }
+
+    /// The most vault requests that arrived within any `window`.
+    pub fn max_vault_requests_in(&self, window: Duration) -> usize {
+        let times = self
+            .state
+            .vault_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut best = 0;
+        let mut start = 0;
+        for end in 0..times.len() {
+            while times[end].duration_since(times[start]) >= window {
+                start += 1;
+            }
+            best = best.max(end + 1 - start);
+        }
+        best
     }
 
     /// Every token request Entra received, in order.

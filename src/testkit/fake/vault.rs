@@ -199,6 +199,11 @@ fn kv_error(status: StatusCode, code: &str, message: &str, inner: Option<&str>) 
 /// Handles one request to `{vault}.{suffix}`.
 pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
     state.counters.vault.fetch_add(1, Ordering::Relaxed);
+    state
+        .vault_times
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(std::time::Instant::now());
     let (vault_name, suffix) = req.host.split_once('.').unwrap_or((req.host.as_str(), ""));
     let resource = format!("https://{suffix}");
     let Some(bearer) = req

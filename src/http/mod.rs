@@ -2,6 +2,10 @@
 //! (rustls, HTTP/2) that trusts the system roots plus `SSL_CERT_FILE` / `SSL_CERT_DIR`, wrapped so
 //! no response body is read past a fixed cap.
 
+mod limits;
+
+pub use limits::{HostLimits, LimitedClient};
+
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -243,6 +247,6 @@ mod tests {
 
     /// A fixed self-signed CA (generated once with openssl; only its shape matters here).
     fn rcgen_free_ca_pem() -> String {
-        include_str!("../tests/fixtures/tls/test-ca.pem").to_owned()
+        include_str!("../../tests/fixtures/tls/test-ca.pem").to_owned()
     }
 }

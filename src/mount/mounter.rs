@@ -1,0 +1,333 @@
+//! The Mount orchestration: plan → identity → Key Vault reads → rendered files, with the
+//! credentials, vault clients and reads shared across Mounts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::http::HttpClient;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::failure::{self, ObjectContext};
+use super::plan::{Identity, MountPlan, ObjectSpec};
+use super::reads::{ReadKey, ReadResult, SharedReads};
+use super::{
+    Error, MAX_RESPONSE_BYTES, MountOutput, MountSettings, ObjectVersion, RawRequest, plan_request,
+};
+use crate::auth::{
+    Authenticator, IdentityCredential, IdentityKey, client_options, identity_key,
+    service_account_expiry,
+};
+use crate::cache::BoundedCache;
+use crate::keyvault::{KvError, VaultReader};
+
+/// Credentials without a service-account token (secrets, VM, pod identity) are rebuilt this often.
+const IDENTITY_TTL: Duration = Duration::from_secs(3600);
+
+/// Serves Mounts; shared by every call on the socket.
+pub struct Mounter {
+    settings: MountSettings,
+    http: Arc<dyn HttpClient>,
+    auth: Authenticator,
+    credentials: BoundedCache<IdentityKey, Arc<IdentityCredential>>,
+    readers: BoundedCache<(IdentityKey, String), Arc<VaultReader>>,
+    reads: Arc<SharedReads>,
+}
+
+impl std::fmt::Debug for Mounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mounter")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Objects that read the same Key Vault data (same type, name, version, history) are read once.
+type GroupKey = (super::plan::ObjectType, String, Option<String>, u32);
+
+/// Counters of work saved, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SharingStats {
+    /// Identities with a live cached credential.
+    pub cached_identities: usize,
+    /// Reads that joined an identical read in flight.
+    pub coalesced_reads: u64,
+    /// Reads served by the content cache.
+    pub cache_hits: u64,
+}
+
+impl Mounter {
+    /// A mounter that sends every Entra and Key Vault request through `http`.
+    pub fn new(settings: MountSettings, http: Arc<dyn HttpClient>) -> Self {
+        let auth = Authenticator::new(http.clone());
+        let capacity = settings.max_cached_identities;
+        let reads = Arc::new(SharedReads::new(settings.object_cache_ttl));
+        Mounter {
+            settings,
+            http,
+            auth,
+            credentials: BoundedCache::new(capacity),
+            readers: BoundedCache::new(capacity),
+            reads,
+        }
+    }
+
+    /// Validates a request into a plan with this mounter's defaults.
+    pub fn plan(&self, raw: &RawRequest<'_>) -> Result<MountPlan, Error> {
+        plan_request(raw, &self.settings.defaults)
+    }
+
+    /// What sharing across Mounts has saved so far.
+    pub fn sharing(&self) -> SharingStats {
+        SharingStats {
+            cached_identities: self.credentials.len(),
+            coalesced_reads: self.reads.coalesced(),
+            cache_hits: self.reads.cache_hits(),
+        }
+    }
+
+    /// Runs one Mount within `timeout` (the driver's `grpc-timeout`) or the configured default.
+    pub async fn mount(
+        &self,
+        raw: RawRequest<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<MountOutput, Error> {
+        let plan = self.plan(&raw)?;
+        let budget = timeout.unwrap_or(self.settings.timeout);
+        let deadline = Instant::now() + budget;
+        match tokio::time::timeout_at(deadline, self.run(&plan, deadline)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::DeadlineExceeded {
+                vault: plan.vault_name.clone(),
+                seconds: budget.as_secs(),
+            }),
+        }
+    }
+
+    /// How long the plan's credential may be reused: never past its service-account token.
+    fn identity_expiry(plan: &MountPlan) -> Instant {
+        let now = Instant::now();
+        match service_account_expiry(plan) {
+            Some(expiry) => {
+                let left = (expiry - azure_core::time::OffsetDateTime::now_utc())
+                    .whole_seconds()
+                    .max(0) as u64;
+                now + Duration::from_secs(left).min(IDENTITY_TTL * 24)
+            }
+            None => now + IDENTITY_TTL,
+        }
+    }
+
+    async fn run(&self, plan: &MountPlan, deadline: Instant) -> Result<MountOutput, Error> {
+        let endpoints = plan.cloud.endpoints()?;
+        let vault_url = endpoints.vault_url(&plan.vault_name);
+        let vault_host = vault_url
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_owned();
+        let key = identity_key(plan, &endpoints);
+        let expires = Self::identity_expiry(plan);
+        let credential = self
+            .credentials
+            .get_or_try_insert(&key, expires, || self.auth.credential(plan, &endpoints))
+            .map_err(|source| Error::Auth {
+                vault: format!("Key Vault {}", plan.vault_name),
+                source,
+            })?;
+        let reader = self
+            .readers
+            .get_or_try_insert(&(key, vault_url.clone()), expires, || {
+                VaultReader::new(
+                    &plan.vault_name,
+                    &vault_url,
+                    credential.clone(),
+                    client_options(&self.http, None),
+                    self.settings.retry,
+                )
+                .map(Arc::new)
+            })
+            .map_err(|e| {
+                Error::Internal(format!(
+                    "cannot build Key Vault clients for {vault_url}: {e}"
+                ))
+            })?;
+        debug!(objects = plan.objects.len(), identity = %credential.describe(), vault = %plan.vault_name, "mount plan validated");
+
+        // Group objects that read the same data; keep plan order for the response.
+        let mut groups: Vec<Vec<&ObjectSpec>> = Vec::new();
+        let mut index: HashMap<GroupKey, usize> = HashMap::new();
+        for spec in &plan.objects {
+            let group_key = (
+                spec.object_type,
+                spec.name.clone(),
+                spec.version.clone(),
+                spec.history,
+            );
+            match index.get(&group_key) {
+                Some(&i) => groups[i].push(spec),
+                None => {
+                    index.insert(group_key, groups.len());
+                    groups.push(vec![spec]);
+                }
+            }
+        }
+
+        let read_group = |i: usize| {
+            let spec = groups[i][0].clone();
+            let read_key = ReadKey {
+                identity: key,
+                vault_url: vault_url.clone(),
+                object_type: spec.object_type,
+                name: spec.name.clone(),
+                version: spec.version.clone(),
+                history: spec.history,
+            };
+            let reader = reader.clone();
+            let reads = self.reads.clone();
+            async move {
+                let result = reads
+                    .read(read_key, move || {
+                        Box::pin(async move {
+                            let on_retry = |verdict| debug!(?verdict, "retrying Key Vault request");
+                            reader.fetch(&spec, deadline, &on_retry).await.map(Arc::new)
+                        })
+                    })
+                    .await;
+                (i, result)
+            }
+        };
+        // A failure that ends the Mount: anything but a 404 on objects that are all optional.
+        let fatal = |i: usize, result: &ReadResult| match result {
+            Ok(_) => false,
+            Err(KvError::NotFound) => !groups[i].iter().all(|s| s.optional),
+            Err(_) => true,
+        };
+
+        // The token exchange runs while the first read learns the vault's scope from its 401
+        // challenge; the other reads start once that has happened, so they carry the token.
+        // Warm clients have learned it already and everything starts at once.
+        let scope = endpoints.key_vault_scope();
+        let prefetch = async {
+            let _ = credential.token(&scope).await;
+        };
+        let reads = async {
+            let mut results: Vec<Option<ReadResult>> = (0..groups.len()).map(|_| None).collect();
+            let mut pending = FuturesUnordered::new();
+            let mut next = 0;
+            let mut failed = false;
+            if !groups.is_empty() {
+                pending.push(read_group(0));
+                next = 1;
+                tokio::select! {
+                    biased;
+                    () = reader.scope_learned() => {}
+                    Some((i, r)) = pending.next() => {
+                        failed = fatal(i, &r);
+                        results[i] = Some(r);
+                    }
+                }
+            }
+            let max = self.settings.max_parallel_reads.max(1);
+            while !failed {
+                while next < groups.len() && pending.len() < max {
+                    pending.push(read_group(next));
+                    next += 1;
+                }
+                match pending.next().await {
+                    Some((i, r)) => {
+                        // All-or-nothing: after a failure there is no point reading the rest.
+                        failed = fatal(i, &r);
+                        results[i] = Some(r);
+                    }
+                    None => break,
+                }
+            }
+            results
+        };
+        let ((), results) = tokio::join!(prefetch, reads);
+        self.assemble(plan, &groups, results, &vault_host, &credential)
+    }
+
+    /// Renders every read into files, or returns the first failure (and no files).
+    fn assemble(
+        &self,
+        plan: &MountPlan,
+        groups: &[Vec<&ObjectSpec>],
+        results: Vec<Option<ReadResult>>,
+        vault_host: &str,
+        credential: &IdentityCredential,
+    ) -> Result<MountOutput, Error> {
+        let principal = match &plan.identity {
+            Identity::WorkloadIdentity { client_id, .. }
+            | Identity::ServicePrincipal { client_id, .. } => Some(client_id.as_str()),
+            Identity::VmManagedIdentity {
+                user_assigned_client_id,
+            } => user_assigned_client_id.as_deref(),
+            Identity::PodIdentity => None,
+        };
+        let mut output = MountOutput::default();
+        let mut owners: BTreeMap<String, String> = BTreeMap::new();
+        for (specs, result) in groups.iter().zip(results) {
+            // `None`: not read because another object failed first; that error is returned.
+            let Some(result) = result else { continue };
+            for spec in specs {
+                let versions = match &result {
+                    Ok(versions) => versions,
+                    Err(KvError::NotFound) if spec.optional => {
+                        output.versions.push(ObjectVersion {
+                            id: spec.version_id(None),
+                            version: String::new(),
+                        });
+                        continue;
+                    }
+                    Err(source) => {
+                        let ctx = ObjectContext::new(
+                            spec,
+                            &plan.vault_name,
+                            vault_host,
+                            credential.describe(),
+                            principal,
+                            plan.cloud.name().as_str(),
+                        );
+                        return Err(Error::Object {
+                            message: failure::describe(&ctx, source),
+                            source: source.clone(),
+                        });
+                    }
+                };
+                let rendered = crate::render::render(spec, versions, &self.settings.render)?;
+                for warning in &rendered.warnings {
+                    warn!(object = %spec.label(), vault = %plan.vault_name, "{warning}");
+                }
+                for file in &rendered.files {
+                    if let Some(first) = owners.insert(file.path.clone(), spec.label()) {
+                        return Err(Error::PathConflict {
+                            path: file.path.clone(),
+                            first,
+                            second: spec.label(),
+                        });
+                    }
+                }
+                output.files.extend(rendered.files);
+                output.versions.extend(rendered.versions);
+            }
+        }
+        let bytes: usize = output
+            .files
+            .iter()
+            .map(|f| f.contents.len() + f.path.len() + 16)
+            .sum();
+        if bytes > MAX_RESPONSE_BYTES {
+            return Err(Error::TooLarge { bytes });
+        }
+        if output.versions.is_empty() {
+            return Err(Error::Internal(
+                "a mount produced no object versions".into(),
+            ));
+        }
+        Ok(output)
+    }
+}

@@ -1,0 +1,123 @@
+//! Reads shared across Mounts: identical in-flight reads (same identity, vault, object,
+//! version) are coalesced into one request, and, when `--object-cache-ttl` is set, recent
+//! results are served from memory. Both are keyed by the identity hash, so one pod's
+//! permissions never serve another's request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use tokio::time::Instant;
+
+use crate::auth::IdentityKey;
+use crate::cache::BoundedCache;
+use crate::keyvault::KvError;
+use crate::mount::plan::ObjectType;
+use crate::render::Fetched;
+
+/// Which read: identity, vault, object and the versions asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReadKey {
+    pub identity: IdentityKey,
+    pub vault_url: String,
+    pub object_type: ObjectType,
+    pub name: String,
+    pub version: Option<String>,
+    pub history: u32,
+}
+
+/// The outcome of one read, shareable between the Mounts that wait for it.
+pub type ReadResult = Result<Arc<Vec<Fetched>>, KvError>;
+
+type InFlight = Shared<BoxFuture<'static, ReadResult>>;
+
+/// The content cache and how long it keeps an entry.
+type ContentCache = (BoundedCache<ReadKey, Arc<Vec<Fetched>>>, Duration);
+
+/// Coalescing and the optional content cache.
+pub struct SharedReads {
+    in_flight: Mutex<HashMap<ReadKey, InFlight>>,
+    cache: Option<ContentCache>,
+    coalesced: std::sync::atomic::AtomicU64,
+    cache_hits: std::sync::atomic::AtomicU64,
+}
+
+/// Most object contents kept when the content cache is on.
+const MAX_CACHED_OBJECTS: usize = 4096;
+
+impl SharedReads {
+    /// `ttl` zero turns the content cache off.
+    pub fn new(ttl: Duration) -> Self {
+        SharedReads {
+            in_flight: Mutex::new(HashMap::new()),
+            cache: (!ttl.is_zero()).then(|| (BoundedCache::new(MAX_CACHED_OBJECTS), ttl)),
+            coalesced: Default::default(),
+            cache_hits: Default::default(),
+        }
+    }
+
+    /// The result for `key`: from the cache, from an identical read already in flight, or
+    /// from `read`, started here on its own task (so it completes, and leaves the in-flight
+    /// table, even if every Mount waiting for it is cancelled) and shared meanwhile.
+    pub async fn read(
+        self: &Arc<Self>,
+        key: ReadKey,
+        read: impl FnOnce() -> BoxFuture<'static, ReadResult>,
+    ) -> ReadResult {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some((cache, _)) = &self.cache
+            && let Some(hit) = cache.get(&key)
+        {
+            self.cache_hits.fetch_add(1, Relaxed);
+            return Ok(hit);
+        }
+        let shared = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(existing) = in_flight.get(&key) {
+                self.coalesced.fetch_add(1, Relaxed);
+                existing.clone()
+            } else {
+                let this = Arc::clone(self);
+                let task_key = key.clone();
+                let work = read();
+                // Spawned while the table is locked: the task's own removal waits for the insert.
+                let handle = tokio::spawn(async move {
+                    let result = work.await;
+                    this.in_flight
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&task_key);
+                    if let (Some((cache, ttl)), Ok(value)) = (&this.cache, &result) {
+                        cache.insert(task_key, value.clone(), Instant::now() + *ttl);
+                    }
+                    result
+                });
+                let shared = handle
+                    .map(|joined| {
+                        joined.unwrap_or_else(|e| {
+                            Err(KvError::Unavailable {
+                                detail: format!("internal error: the read task failed: {e}"),
+                            })
+                        })
+                    })
+                    .boxed()
+                    .shared();
+                in_flight.insert(key, shared.clone());
+                shared
+            }
+        };
+        shared.await
+    }
+
+    /// Reads that joined another in flight.
+    pub fn coalesced(&self) -> u64 {
+        self.coalesced.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reads served from the content cache.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
