@@ -88,6 +88,7 @@ struct Counters {
     lists: AtomicUsize,
     imds: AtomicUsize,
     nmi: AtomicUsize,
+    throttled: AtomicUsize,
 }
 
 /// A token the fake Entra (or IMDS/NMI) issued: who it proves and for which resource.
@@ -120,11 +121,25 @@ pub(crate) struct State {
     next_id: AtomicU64,
     /// When each vault request arrived (for rate assertions).
     vault_times: Mutex<Vec<std::time::Instant>>,
+    /// Key Vault's own throttling: at most this many requests per second per vault (0 = none).
+    vault_rate_limit: AtomicUsize,
     /// Seconds the issued Entra tokens live.
     token_lifetime: AtomicU64,
 }
 
 impl State {
+    fn report(&self) -> serde_json::Value {
+        let c = &self.counters;
+        let load = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        let times = self.vault_times.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::json!({
+            "entra": load(&c.entra), "vault": load(&c.vault), "challenges": load(&c.challenges),
+            "gets": load(&c.gets), "lists": load(&c.lists), "imds": load(&c.imds), "nmi": load(&c.nmi),
+            "throttled": load(&c.throttled),
+            "max_vault_requests_per_second": max_in_window(&times, Duration::from_secs(1)),
+        })
+    }
+
     fn take_fault(&self, target: Target) -> Option<Fault> {
         let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
         let position = faults.iter().position(|(t, _)| *t == target)?;
@@ -152,6 +167,18 @@ impl State {
     }
 }
 
+fn max_in_window(times: &[std::time::Instant], window: Duration) -> usize {
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end].duration_since(times[start]) >= window {
+            start += 1;
+        }
+        best = best.max(end + 1 - start);
+    }
+    best
+}
+
 /// The fake Azure: start it, fill it, hand its [`FakeAzure::http_client`] to the provider.
 #[derive(Clone)]
 pub struct FakeAzure {
@@ -173,6 +200,7 @@ impl FakeAzure {
             latency: Mutex::new(Duration::ZERO),
             next_id: AtomicU64::new(1),
             vault_times: Mutex::new(Vec::new()),
+            vault_rate_limit: AtomicUsize::new(0),
             token_lifetime: AtomicU64::new(3599),
         });
         let pki = super::tls::make();
@@ -247,6 +275,14 @@ impl FakeAzure {
         *self.state.latency.lock().unwrap_or_else(|e| e.into_inner()) = latency;
     }
 
+    /// Makes the fake vault throttle like Key Vault: past `per_second` requests in the last
+    /// second, answer 429 with `Retry-After: 1` (0 = never).
+    pub fn set_vault_rate_limit(&self, per_second: usize) {
+        self.state
+            .vault_rate_limit
+            .store(per_second, Ordering::Relaxed);
+    }
+
     /// Lifetime of the Entra tokens issued from now on.
     pub fn set_token_lifetime(&self, seconds: u64) {
         self.state.token_lifetime.store(seconds, Ordering::Relaxed);
@@ -294,21 +330,19 @@ impl FakeAzure {
 
     /// The most vault requests that arrived within any `window`.
     pub fn max_vault_requests_in(&self, window: Duration) -> usize {
-        let times = self
-            .state
-            .vault_times
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut best = 0;
-        let mut start = 0;
-        for end in 0..times.len() {
-            while times[end].duration_since(times[start]) >= window {
-                start += 1;
-            }
-            best = best.max(end + 1 - start);
-        }
-        best
+        max_in_window(
+            &self
+                .state
+                .vault_times
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+            window,
+        )
+    }
+
+    /// Vault requests answered 429 by the fake's own rate limit.
+    pub fn throttled(&self) -> usize {
+        self.state.counters.throttled.load(Ordering::Relaxed)
     }
 
     /// Every token request Entra received, in order.

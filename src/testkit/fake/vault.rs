@@ -199,11 +199,32 @@ fn kv_error(status: StatusCode, code: &str, message: &str, inner: Option<&str>) 
 /// Handles one request to `{vault}.{suffix}`.
 pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
     state.counters.vault.fetch_add(1, Ordering::Relaxed);
-    state
-        .vault_times
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(std::time::Instant::now());
+    let limit = state.vault_rate_limit.load(Ordering::Relaxed);
+    {
+        let mut times = state.vault_times.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if limit > 0 {
+            let recent = times
+                .iter()
+                .rev()
+                .take_while(|t| now.duration_since(**t).as_secs_f64() < 1.0)
+                .count();
+            if recent >= limit {
+                drop(times);
+                state.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                let mut response = json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &json!({"error": {"code": "Throttled", "message": "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"}}),
+                );
+                response.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    hyper::header::HeaderValue::from_static("1"),
+                );
+                return Ok(response);
+            }
+        }
+        times.push(now);
+    }
     let (vault_name, suffix) = req.host.split_once('.').unwrap_or((req.host.as_str(), ""));
     let resource = format!("https://{suffix}");
     let Some(bearer) = req
