@@ -44,8 +44,13 @@ fn yaml_options() -> serde_saphyr::Options {
 /// Every SecretProviderClass in `text`, or why `text` is not YAML.
 pub fn find_spcs(text: &str) -> Result<Vec<FoundSpc>, String> {
     let documents: Vec<serde_saphyr::Spanned<Value>> =
-        serde_saphyr::from_multiple_with_options(text, yaml_options())
-            .map_err(|e| format!("not valid YAML: {e}"))?;
+        serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| {
+            let text = e.to_string();
+            format!(
+                "not valid YAML: {}",
+                text.strip_prefix("error: ").unwrap_or(&text)
+            )
+        })?;
     let mut found = Vec::new();
     for (i, doc) in documents.iter().enumerate() {
         let line = doc.referenced.line();

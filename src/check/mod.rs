@@ -99,6 +99,7 @@ pub struct FileEntry {
 pub struct Skipped {
     pub source: String,
     pub document: usize,
+    pub line: u64,
     pub name: String,
     pub provider: Option<String>,
 }
@@ -161,6 +162,7 @@ pub fn check_inputs(inputs: &[Input], defaults: &PlanDefaults) -> Report {
                 report.skipped.push(Skipped {
                     source: input.name.clone(),
                     document: spc.document,
+                    line: spc.line,
                     name: spc.name.clone(),
                     provider: spc.provider.clone(),
                 });

@@ -19,9 +19,10 @@ pub fn render(report: &Report) -> String {
     for s in &report.skipped {
         let _ = writeln!(
             out,
-            "{}: document {}: SecretProviderClass {}: skipped (provider {})",
+            "{}: document {} (line {}): SecretProviderClass {}: skipped (provider {})",
             source_name(&s.source),
             s.document,
+            s.line,
             s.name,
             s.provider.as_deref().unwrap_or("not set")
         );
