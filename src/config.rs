@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::cloud::CloudName;
 
@@ -23,6 +23,30 @@ pub struct Cli {
 pub enum Command {
     /// Serve the CSIDriverProvider API (the default when no subcommand is given).
     Serve,
+    /// Validate the SecretProviderClasses in YAML manifests with the parser Mount uses, and
+    /// print the files each would write. Exit 0 = all valid, 1 = any invalid, 2 = unreadable.
+    Check(CheckArgs),
+}
+
+/// Arguments of `check`, for SecretProviderClass authors and CI pipelines.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// YAML manifests (multi-document); `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+
+    /// Report format: `text` for people, `json` for CI pipelines.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// How `check` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One block per SecretProviderClass: verdict, files, problems, warnings.
+    Text,
+    /// One JSON object with every SecretProviderClass, for machines.
+    Json,
 }
 
 /// Everything the serving process is configured with. Built once at start-up.
@@ -298,6 +322,23 @@ mod tests {
         assert!(parse(&["--cloud-name=AzureCloud"]).is_err());
         assert!(parse(&["--healthz-timeout=5"]).is_err());
         assert!(parse(&["--metrics-backend=statsd"]).is_err());
+    }
+
+    #[test]
+    fn check_subcommand() {
+        let cli = Cli::try_parse_from(["akv-csi-provider", "check", "-o", "json", "a.yaml", "-"])
+            .unwrap();
+        match cli.command {
+            Some(Command::Check(args)) => {
+                assert_eq!(args.files, ["a.yaml", "-"]);
+                assert_eq!(args.output, OutputFormat::Json);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["akv-csi-provider", "check", "a.yaml"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Check(a)) if a.output == OutputFormat::Text));
+        assert!(Cli::try_parse_from(["akv-csi-provider", "check"]).is_err());
+        assert!(Cli::try_parse_from(["akv-csi-provider", "check", "--output=xml", "a"]).is_err());
     }
 
     #[test]

@@ -8,12 +8,14 @@
 //! 3. later stages obtain an Entra token for the plan's identity, read Key Vault and render files.
 //!
 //! [`server`] owns the socket (owner-only, stale-socket removal, graceful shutdown);
-//! [`config`] the process flags; [`cloud`] the Azure clouds and their endpoints.
+//! [`config`] the process flags; [`cloud`] the Azure clouds and their endpoints; [`check`] the
+//! `check` subcommand, which runs step 2 over SecretProviderClass manifests.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod auth;
 pub mod cache;
+pub mod check;
 pub mod client;
 pub mod cloud;
 pub mod config;

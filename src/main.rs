@@ -1,16 +1,24 @@
-//! Entry point: parse flags, set up logging, bind the socket, serve until SIGTERM/SIGINT.
+//! Entry point: parse flags, set up logging, bind the socket, serve until SIGTERM/SIGINT;
+//! or, with `check`, validate SecretProviderClass manifests and exit.
 
 use std::process::ExitCode;
 
 use akv_csi_provider::config::{Cli, Command};
-use akv_csi_provider::{server, telemetry};
+use akv_csi_provider::{check, server, telemetry};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    telemetry::init(cli.config.verbosity, cli.config.log_format_json);
+    let Cli { config, command } = Cli::parse();
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => serve_until_signalled(config),
+        Command::Check(args) => check::run(&args, &config.mount_settings().defaults),
+    }
+}
+
+fn serve_until_signalled(config: akv_csi_provider::Config) -> ExitCode {
+    telemetry::init(config.verbosity, config.log_format_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,9 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(cli.config)),
-    }
+    runtime.block_on(serve(config))
 }
 
 async fn serve(config: akv_csi_provider::Config) -> ExitCode {
