@@ -119,7 +119,7 @@ pub struct Config {
     pub mount_timeout: Duration,
 
     /// Objects read from Key Vault at the same time within one Mount.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_concurrent_reads: u16,
 
     /// Serve identical reads (same identity, vault, object, version) from memory for this long

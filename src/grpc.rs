@@ -3,6 +3,9 @@
 //! event, so it is written for humans and never carries a secret.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::gauge::Gauge;
 
 use tonic::{Code, Request, Response, Status};
 use tracing::{info, warn};
@@ -14,6 +17,7 @@ use crate::proto::csi_driver_provider_server::CsiDriverProvider;
 use crate::proto::{
     File, MountRequest, MountResponse, ObjectVersion, VersionRequest, VersionResponse,
 };
+use crate::telemetry::metrics::{GrpcLabels, Metrics};
 
 /// API version of the driver protocol.
 pub const API_VERSION: &str = "v1alpha1";
@@ -24,12 +28,13 @@ pub const RUNTIME_NAME: &str = "akv-csi-provider";
 #[derive(Debug, Clone)]
 pub struct ProviderService {
     mounter: Arc<Mounter>,
+    metrics: Metrics,
 }
 
 impl ProviderService {
     /// Wraps a mounter shared by every call.
-    pub fn new(mounter: Arc<Mounter>) -> Self {
-        ProviderService { mounter }
+    pub fn new(mounter: Arc<Mounter>, metrics: Metrics) -> Self {
+        ProviderService { mounter, metrics }
     }
 }
 
@@ -86,30 +91,79 @@ pub fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<std::time
     })
 }
 
+/// The gRPC code name as Go's `codes.Code.String()` spells it (the reference's label values).
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+impl ProviderService {
+    fn observe(&self, method: &str, code: Code, started: Instant) {
+        self.metrics
+            .grpc_request
+            .get_or_create(&GrpcLabels {
+                grpc_method: method.to_owned(),
+                grpc_code: code_name(code).to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// Decrements the in-flight gauge however the call ends (including cancellation).
+struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 #[tonic::async_trait]
 impl CsiDriverProvider for ProviderService {
     async fn version(
         &self,
         _request: Request<VersionRequest>,
     ) -> Result<Response<VersionResponse>, Status> {
-        Ok(Response::new(VersionResponse {
+        let started = Instant::now();
+        let response = VersionResponse {
             version: API_VERSION.to_owned(),
             runtime_name: RUNTIME_NAME.to_owned(),
             runtime_version: env!("CARGO_PKG_VERSION").to_owned(),
-        }))
+        };
+        self.observe("/v1alpha1.CSIDriverProvider/Version", Code::Ok, started);
+        Ok(Response::new(response))
     }
 
     async fn mount(
         &self,
         request: Request<MountRequest>,
     ) -> Result<Response<MountResponse>, Status> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        self.metrics.mounts_in_flight.inc();
+        let _in_flight = InFlight(self.metrics.mounts_in_flight.clone());
         // Finish a little before the driver gives up, so it receives our explanation rather
         // than its own bare "deadline exceeded".
         let timeout = grpc_timeout(request.metadata())
-            .map(|t| t.saturating_sub((t / 20).max(std::time::Duration::from_millis(100))));
+            .map(|t| t.saturating_sub((t / 20).max(Duration::from_millis(100))));
         let mut request = request.into_inner();
-        let result = self
+        let (summary, result) = self
             .mounter
             .mount(
                 RawRequest {
@@ -123,14 +177,15 @@ impl CsiDriverProvider for ProviderService {
         // The raw fields hold tokens and client secrets: wipe them before the memory is freed.
         request.attributes.zeroize();
         request.secrets.zeroize();
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        match result {
+        let summary = summary.unwrap_or_default();
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let reply = match result {
             Ok(output) => {
+                self.metrics.files_written.inc_by(output.files.len() as u64);
                 info!(
-                    files = output.files.len(),
-                    elapsed_ms,
-                    outcome = "ok",
-                    "mount"
+                    pod = %summary.pod, namespace = %summary.namespace, spc = %summary.secret_provider_class,
+                    vault = %summary.vault, objects = summary.objects, files = output.files.len(), duration_ms,
+                    outcome = "OK", "mount"
                 );
                 Ok(Response::new(MountResponse {
                     object_version: output
@@ -155,9 +210,16 @@ impl CsiDriverProvider for ProviderService {
             }
             Err(err) => {
                 let status = status_of(&err);
-                warn!(code = ?status.code(), elapsed_ms, error = %err, "mount failed");
+                warn!(
+                    pod = %summary.pod, namespace = %summary.namespace, spc = %summary.secret_provider_class,
+                    vault = %summary.vault, objects = summary.objects, duration_ms,
+                    outcome = code_name(status.code()), error = %status.message(), "mount"
+                );
                 Err(status)
             }
-        }
+        };
+        let code = reply.as_ref().map_or_else(Status::code, |_| Code::Ok);
+        self.observe("/v1alpha1.CSIDriverProvider/Mount", code, started);
+        reply
     }
 }

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod check;
@@ -55,7 +56,9 @@ pub async fn run(
 }
 
 /// Like [`run`], with a caller-provided HTTP client (the test kit's, which resolves Azure host
-/// names to local fakes and trusts a test CA). Bodies are capped here, whatever the client.
+/// names to local fakes and trusts a test CA). Bodies are capped and per-host limits applied
+/// here, whatever the client. Also serves `/healthz` and `/metrics` on their ports (a port of
+/// 0 turns its endpoint off).
 pub async fn run_with_http(
     listener: UnixListener,
     config: &Config,
@@ -70,8 +73,60 @@ pub async fn run_with_http(
         Arc::new(http::CappedClient::new(http, http::MAX_BODY_BYTES)),
         limits,
     ));
-    let mounter = Arc::new(mount::Mounter::new(config.mount_settings(), http));
-    Ok(server::serve(listener, mounter, config.shutdown_grace, shutdown).await?)
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = telemetry::metrics::Metrics::register(&mut registry);
+    let mounter = Arc::new(mount::Mounter::new(
+        config.mount_settings(),
+        http,
+        metrics.clone(),
+    ));
+
+    // One shutdown signal for the gRPC server and both HTTP endpoints.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut admin = Vec::new();
+    if config.healthz_port != 0 {
+        let listener = bind_admin(config.healthz_port).await?;
+        let check = admin::HealthCheck {
+            socket: config.endpoint.path.clone(),
+            path: config.healthz_path.clone(),
+            timeout: config.healthz_timeout,
+        };
+        admin.push(tokio::spawn(admin::serve_health(
+            listener,
+            check,
+            stopped(),
+        )));
+    }
+    if config.prometheus_port != 0 {
+        let listener = bind_admin(config.prometheus_port).await?;
+        admin.push(tokio::spawn(admin::serve_metrics(
+            listener,
+            Arc::new(registry),
+            stopped(),
+        )));
+    }
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let service = grpc::ProviderService::new(mounter, metrics);
+    let result = server::serve(listener, service, config.shutdown_grace, signal).await;
+    for task in admin {
+        task.abort();
+    }
+    Ok(result?)
+}
+
+async fn bind_admin(port: u16) -> Result<tokio::net::TcpListener, RunError> {
+    tokio::net::TcpListener::bind(("0.0.0.0", port))
+        .await
+        .map_err(|source| RunError::Admin { port, source })
 }
 
 /// Why the provider stopped with an error.
@@ -83,4 +138,11 @@ pub enum RunError {
     /// The gRPC server failed.
     #[error(transparent)]
     Serve(#[from] server::ServeError),
+    /// The health or metrics port could not be bound.
+    #[error("cannot listen on port {port} (--healthz-port / --prometheus-port): {source}")]
+    Admin {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
 }

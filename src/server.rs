@@ -4,7 +4,6 @@ use std::future::Future;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixListener;
@@ -13,7 +12,6 @@ use tonic::transport::Server;
 use tracing::{info, warn};
 
 use crate::grpc::ProviderService;
-use crate::mount::Mounter;
 use crate::proto::csi_driver_provider_server::CsiDriverProviderServer;
 
 /// Largest request the server decodes: the driver's own limit.
@@ -148,7 +146,7 @@ pub fn bind(path: &Path) -> Result<BoundSocket, ServeError> {
 /// then stops accepting and gives in-flight calls up to `grace` to finish.
 pub async fn serve(
     listener: UnixListener,
-    mounter: Arc<Mounter>,
+    service: ProviderService,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -156,8 +154,8 @@ pub async fn serve(
     health
         .set_serving::<CsiDriverProviderServer<ProviderService>>()
         .await;
-    let provider = CsiDriverProviderServer::new(ProviderService::new(mounter))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let provider =
+        CsiDriverProviderServer::new(service).max_decoding_message_size(MAX_MESSAGE_BYTES);
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = {

@@ -26,3 +26,127 @@ pub fn init(verbosity: u8, json: bool) {
         builder.init();
     }
 }
+
+/// The Prometheus metrics: the reference's two histograms (same names, labels and buckets, so
+/// existing dashboards keep working; label values are bounded codes, never error text) and ours.
+pub mod metrics {
+    use prometheus_client::encoding::EncodeLabelSet;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::metrics::histogram::Histogram;
+    use prometheus_client::registry::Registry;
+
+    /// The reference provider's buckets, in seconds.
+    pub const BUCKETS: [f64; 14] = [
+        0.1, 0.2, 0.3, 0.4, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0, 15.0, 30.0,
+    ];
+
+    /// Labels of `keyvault_request`: what was read and how it ended (`error` empty on success,
+    /// else a bounded code such as `not_found` or `throttled`).
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct KeyVaultLabels {
+        pub object_type: String,
+        pub object_name: String,
+        pub error: String,
+    }
+
+    /// Labels of `grpc_request`.
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct GrpcLabels {
+        pub grpc_method: String,
+        pub grpc_code: String,
+    }
+
+    /// Labels keyed by vault.
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct VaultLabels {
+        pub vault: String,
+        pub reason: String,
+    }
+
+    /// Labels keyed by identity mode.
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct ModeLabels {
+        pub mode: String,
+    }
+
+    fn histogram() -> Histogram {
+        Histogram::new(BUCKETS)
+    }
+
+    /// Every metric the provider exports. Cheap to clone (shared handles).
+    #[derive(Clone, Debug)]
+    pub struct Metrics {
+        pub keyvault_request: Family<KeyVaultLabels, Histogram, fn() -> Histogram>,
+        pub grpc_request: Family<GrpcLabels, Histogram, fn() -> Histogram>,
+        pub token_exchanges: Family<ModeLabels, Counter>,
+        pub token_cache_hits: Family<ModeLabels, Counter>,
+        pub retries: Family<VaultLabels, Counter>,
+        pub mounts_in_flight: Gauge,
+        pub files_written: Counter,
+        pub objects_read: Counter,
+    }
+
+    impl Metrics {
+        /// Creates the metrics and registers them in `registry`.
+        pub fn register(registry: &mut Registry) -> Self {
+            let m = Metrics {
+                keyvault_request: Family::new_with_constructor(histogram as fn() -> Histogram),
+                grpc_request: Family::new_with_constructor(histogram as fn() -> Histogram),
+                token_exchanges: Family::default(),
+                token_cache_hits: Family::default(),
+                retries: Family::default(),
+                mounts_in_flight: Gauge::default(),
+                files_written: Counter::default(),
+                objects_read: Counter::default(),
+            };
+            registry.register(
+                "keyvault_request",
+                "Duration of Key Vault reads in seconds (as the reference provider)",
+                m.keyvault_request.clone(),
+            );
+            registry.register(
+                "grpc_request",
+                "Duration of gRPC requests in seconds (as the reference provider)",
+                m.grpc_request.clone(),
+            );
+            registry.register(
+                "akv_token_exchanges",
+                "Token requests sent to Entra ID, IMDS or NMI",
+                m.token_exchanges.clone(),
+            );
+            registry.register(
+                "akv_token_cache_hits",
+                "Tokens served from the identity-keyed cache",
+                m.token_cache_hits.clone(),
+            );
+            registry.register(
+                "akv_keyvault_retries",
+                "Key Vault requests retried, by vault and reason (throttled, unavailable)",
+                m.retries.clone(),
+            );
+            registry.register(
+                "akv_mounts_in_flight",
+                "Mount calls being served",
+                m.mounts_in_flight.clone(),
+            );
+            registry.register(
+                "akv_files_written",
+                "Files returned to the CSI driver",
+                m.files_written.clone(),
+            );
+            registry.register(
+                "akv_objects_read",
+                "Objects read from Key Vault (after coalescing and caching)",
+                m.objects_read.clone(),
+            );
+            m
+        }
+
+        /// Metrics registered nowhere (for code paths and tests that do not export them).
+        pub fn unregistered() -> Self {
+            Self::register(&mut Registry::default())
+        }
+    }
+}

@@ -12,6 +12,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_akv-csi-provider");
 fn start(socket: &Path, extra: &[&str]) -> Child {
     Command::new(BIN)
         .arg(format!("--endpoint=unix://{}", socket.display()))
+        // Parallel tests cannot share the default ports; 0 turns the endpoints off.
+        .args(["--healthz-port=0", "--prometheus-port=0"])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -62,10 +64,7 @@ async fn sigterm_stops_cleanly_and_removes_the_socket() {
     for sig in ["TERM", "INT"] {
         let dir = tempfile::tempdir().unwrap();
         let socket = socket_in(&dir);
-        let mut child = start(
-            &socket,
-            &["--construct-pem-chain=false", "--healthz-port=0", "-v=2"],
-        );
+        let mut child = start(&socket, &["--construct-pem-chain=false", "-v=2"]);
         wait_until_serving(&socket).await;
         let meta = std::fs::metadata(&socket).unwrap();
         assert!(meta.file_type().is_socket());

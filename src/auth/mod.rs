@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cloud::CloudEndpoints;
 use crate::mount::plan::{Identity, MountPlan};
+use crate::telemetry::metrics::{Metrics, ModeLabels};
 
 pub use nmi::NMI_ENDPOINT;
 
@@ -51,6 +52,7 @@ pub enum AuthError {
 #[derive(Clone)]
 pub struct Authenticator {
     http: Arc<dyn HttpClient>,
+    metrics: Metrics,
 }
 
 impl fmt::Debug for Authenticator {
@@ -80,8 +82,8 @@ pub fn client_options(
 
 impl Authenticator {
     /// An authenticator whose credentials send through `http`.
-    pub fn new(http: Arc<dyn HttpClient>) -> Self {
-        Authenticator { http }
+    pub fn new(http: Arc<dyn HttpClient>, metrics: Metrics) -> Self {
+        Authenticator { http, metrics }
     }
 
     /// A credential for the plan's identity. Each carries its own token cache, so a credential
@@ -142,6 +144,10 @@ impl Authenticator {
             last: tokio::sync::Mutex::new(None),
             not_after: service_account_expiry(plan),
             exchanges: std::sync::atomic::AtomicU64::new(0),
+            metrics: self.metrics.clone(),
+            mode: ModeLabels {
+                mode: plan.identity.mode().to_owned(),
+            },
         }))
     }
 }
@@ -319,6 +325,8 @@ pub struct IdentityCredential {
     not_after: Option<OffsetDateTime>,
     /// Token requests sent to the identity provider (for tests and metrics).
     exchanges: std::sync::atomic::AtomicU64,
+    metrics: Metrics,
+    mode: ModeLabels,
 }
 
 struct LastAnswer {
@@ -359,7 +367,13 @@ impl IdentityCredential {
             && answer.scope == scope
         {
             match &answer.outcome {
-                Ok(token) if token.expires_on > now + REFRESH_MARGIN => return Ok(token.clone()),
+                Ok(token) if token.expires_on > now + REFRESH_MARGIN => {
+                    self.metrics
+                        .token_cache_hits
+                        .get_or_create(&self.mode)
+                        .inc();
+                    return Ok(token.clone());
+                }
                 Err(e @ (AuthError::Rejected { .. } | AuthError::Setup { .. }))
                     if now < answer.at + FAILURE_MEMORY =>
                 {
@@ -370,6 +384,7 @@ impl IdentityCredential {
         }
         self.exchanges
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.token_exchanges.get_or_create(&self.mode).inc();
         let outcome = self
             .inner
             .get_token(&[scope], None)

@@ -398,6 +398,26 @@ impl VaultReader {
     }
 }
 
+impl KvError {
+    /// A short, bounded code for metrics labels (never error text).
+    pub fn code(&self) -> &'static str {
+        match self {
+            KvError::Auth(AuthError::Rejected { .. } | AuthError::Setup { .. }) => "auth_rejected",
+            KvError::Auth(AuthError::Throttled { .. }) => "auth_throttled",
+            KvError::Auth(AuthError::Unavailable { .. }) => "auth_unavailable",
+            KvError::Denied { .. } => "denied",
+            KvError::NotFound => "not_found",
+            KvError::Disabled { .. } => "disabled",
+            KvError::Throttled => "throttled",
+            KvError::Unavailable { .. } => "unavailable",
+            KvError::DnsFailure => "dns_failure",
+            KvError::TooLarge => "too_large",
+            KvError::Malformed { .. } => "malformed",
+            KvError::DeadlineExceeded => "deadline_exceeded",
+        }
+    }
+}
+
 fn malformed(what: &str) -> KvError {
     KvError::Malformed {
         detail: format!("Key Vault returned {what}"),

@@ -11,7 +11,7 @@ pub mod tokens;
 
 use std::time::Duration;
 
-pub use mounter::Mounter;
+pub use mounter::{MountSummary, Mounter, SharingStats};
 pub use params::{ParamError, ParamErrors, PlanDefaults};
 pub use plan::MountPlan;
 pub use request::RequestError;
@@ -139,7 +139,7 @@ impl Default for MountSettings {
             defaults: PlanDefaults::default(),
             render: RenderOptions::default(),
             timeout: Duration::from_secs(30),
-            max_parallel_reads: 16,
+            max_parallel_reads: 64,
             retry: RetryPolicy::default(),
             object_cache_ttl: Duration::ZERO,
             max_cached_identities: 1024,

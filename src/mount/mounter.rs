@@ -22,7 +22,9 @@ use crate::auth::{
     service_account_expiry,
 };
 use crate::cache::BoundedCache;
+use crate::keyvault::retry::Verdict;
 use crate::keyvault::{KvError, VaultReader};
+use crate::telemetry::metrics::{KeyVaultLabels, Metrics, VaultLabels};
 
 /// Credentials without a service-account token (secrets, VM, pod identity) are rebuilt this often.
 const IDENTITY_TTL: Duration = Duration::from_secs(3600);
@@ -30,6 +32,7 @@ const IDENTITY_TTL: Duration = Duration::from_secs(3600);
 /// Serves Mounts; shared by every call on the socket.
 pub struct Mounter {
     settings: MountSettings,
+    metrics: Metrics,
     http: Arc<dyn HttpClient>,
     auth: Authenticator,
     credentials: BoundedCache<IdentityKey, Arc<IdentityCredential>>,
@@ -48,6 +51,29 @@ impl std::fmt::Debug for Mounter {
 /// Objects that read the same Key Vault data (same type, name, version, history) are read once.
 type GroupKey = (super::plan::ObjectType, String, Option<String>, u32);
 
+/// Who a Mount was for (no secrets): the fields of its log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountSummary {
+    pub pod: String,
+    pub namespace: String,
+    pub secret_provider_class: String,
+    pub vault: String,
+    pub objects: usize,
+}
+
+/// Who an invalid request was for, as far as kubelet's keys say (for the log line).
+fn summary_of_invalid(raw: &RawRequest<'_>) -> Option<MountSummary> {
+    let request = super::request::decode(raw.attributes, "null", "420").ok()?;
+    let get = |k: &str| request.attributes.get(k).unwrap_or_default().to_owned();
+    Some(MountSummary {
+        pod: get("csi.storage.k8s.io/pod.name"),
+        namespace: get("csi.storage.k8s.io/pod.namespace"),
+        secret_provider_class: get("secretProviderClass"),
+        vault: get("keyvaultName"),
+        objects: 0,
+    })
+}
+
 /// Counters of work saved, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SharingStats {
@@ -61,12 +87,13 @@ pub struct SharingStats {
 
 impl Mounter {
     /// A mounter that sends every Entra and Key Vault request through `http`.
-    pub fn new(settings: MountSettings, http: Arc<dyn HttpClient>) -> Self {
-        let auth = Authenticator::new(http.clone());
+    pub fn new(settings: MountSettings, http: Arc<dyn HttpClient>, metrics: Metrics) -> Self {
+        let auth = Authenticator::new(http.clone(), metrics.clone());
         let capacity = settings.max_cached_identities;
         let reads = Arc::new(SharedReads::new(settings.object_cache_ttl));
         Mounter {
             settings,
+            metrics,
             http,
             auth,
             credentials: BoundedCache::new(capacity),
@@ -94,17 +121,28 @@ impl Mounter {
         &self,
         raw: RawRequest<'_>,
         timeout: Option<Duration>,
-    ) -> Result<MountOutput, Error> {
-        let plan = self.plan(&raw)?;
+    ) -> (Option<MountSummary>, Result<MountOutput, Error>) {
+        let plan = match self.plan(&raw) {
+            Ok(plan) => plan,
+            Err(e) => return (summary_of_invalid(&raw), Err(e)),
+        };
+        let summary = MountSummary {
+            pod: plan.pod.name.clone(),
+            namespace: plan.pod.namespace.clone(),
+            secret_provider_class: plan.pod.secret_provider_class.clone().unwrap_or_default(),
+            vault: plan.vault_name.clone(),
+            objects: plan.objects.len(),
+        };
         let budget = timeout.unwrap_or(self.settings.timeout);
         let deadline = Instant::now() + budget;
-        match tokio::time::timeout_at(deadline, self.run(&plan, deadline)).await {
+        let result = match tokio::time::timeout_at(deadline, self.run(&plan, deadline)).await {
             Ok(result) => result,
             Err(_) => Err(Error::DeadlineExceeded {
                 vault: plan.vault_name.clone(),
                 seconds: budget.as_secs(),
             }),
-        }
+        };
+        (Some(summary), result)
     }
 
     /// How long the plan's credential may be reused: never past its service-account token.
@@ -187,12 +225,45 @@ impl Mounter {
             };
             let reader = reader.clone();
             let reads = self.reads.clone();
+            let metrics = self.metrics.clone();
+            let vault = plan.vault_name.clone();
             async move {
                 let result = reads
                     .read(read_key, move || {
                         Box::pin(async move {
-                            let on_retry = |verdict| debug!(?verdict, "retrying Key Vault request");
-                            reader.fetch(&spec, deadline, &on_retry).await.map(Arc::new)
+                            let on_retry = |verdict: Verdict| {
+                                let reason = if matches!(verdict, Verdict::Throttled(_)) {
+                                    "throttled"
+                                } else {
+                                    "unavailable"
+                                };
+                                debug!(?verdict, %vault, "retrying Key Vault request");
+                                metrics
+                                    .retries
+                                    .get_or_create(&VaultLabels {
+                                        vault: vault.clone(),
+                                        reason: reason.to_owned(),
+                                    })
+                                    .inc();
+                            };
+                            let started = Instant::now();
+                            let result =
+                                reader.fetch(&spec, deadline, &on_retry).await.map(Arc::new);
+                            metrics.objects_read.inc();
+                            metrics
+                                .keyvault_request
+                                .get_or_create(&KeyVaultLabels {
+                                    object_type: spec.object_type.as_str().to_owned(),
+                                    object_name: spec.name.clone(),
+                                    error: result
+                                        .as_ref()
+                                        .err()
+                                        .map(KvError::code)
+                                        .unwrap_or_default()
+                                        .to_owned(),
+                                })
+                                .observe(started.elapsed().as_secs_f64());
+                            result
                         })
                     })
                     .await;

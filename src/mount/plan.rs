@@ -87,6 +87,16 @@ pub enum Identity {
 }
 
 impl Identity {
+    /// A short, bounded name of the mode (metrics label).
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Identity::WorkloadIdentity { .. } => "workload_identity",
+            Identity::ServicePrincipal { .. } => "service_principal",
+            Identity::VmManagedIdentity { .. } => "vm_managed_identity",
+            Identity::PodIdentity => "pod_identity",
+        }
+    }
+
     /// Names the identity for humans without any secret: mode plus client ID where there is one.
     pub fn describe(&self) -> String {
         match self {

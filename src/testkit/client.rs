@@ -95,20 +95,23 @@ pub fn offline_client() -> Arc<dyn HttpClient> {
 impl FakeAzure {
     /// The client to hand to [`crate::run_with_http`]: production settings, test trust, fake DNS.
     pub fn http_client(&self) -> Arc<dyn HttpClient> {
-        let ca = reqwest::Certificate::from_pem(self.ca_pem().as_bytes())
-            .unwrap_or_else(|e| panic!("test CA: {e}"));
-        let inner = crate::http::base_builder()
-            .tls_certs_only([ca])
-            .dns_resolver(Arc::new(FakeResolver {
-                https: self.https_addr(),
-                offline: false,
-            }))
-            .no_proxy()
-            .build()
-            .unwrap_or_else(|e| panic!("test HTTP client: {e}"));
-        Arc::new(Redirecting {
-            inner,
-            plain: self.plain_addr(),
-        })
+        fake_http_client(self.https_addr(), self.plain_addr(), self.ca_pem())
     }
+}
+
+/// A client for fakes that may run in another process: every Azure name resolves to `https`,
+/// IMDS and NMI go to `plain`, and only `ca_pem` is trusted.
+pub fn fake_http_client(https: SocketAddr, plain: SocketAddr, ca_pem: &str) -> Arc<dyn HttpClient> {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+        .unwrap_or_else(|e| panic!("test CA: {e}"));
+    let inner = crate::http::base_builder()
+        .tls_certs_only([ca])
+        .dns_resolver(Arc::new(FakeResolver {
+            https,
+            offline: false,
+        }))
+        .no_proxy()
+        .build()
+        .unwrap_or_else(|e| panic!("test HTTP client: {e}"));
+    Arc::new(Redirecting { inner, plain })
 }

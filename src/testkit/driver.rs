@@ -167,6 +167,18 @@ impl TestServer {
         let bound =
             crate::server::bind(&socket).unwrap_or_else(|e| panic!("bind test socket: {e}"));
         let (listener, guard) = bound.into_parts();
+        // The health endpoint checks the socket the config names.
+        let mut config = config;
+        config.endpoint.path = socket.clone();
+        // Parallel tests cannot share the fixed default ports: those mean "off" here; tests of
+        // the endpoints pass free ports explicitly.
+        let defaults = crate::Config::defaults();
+        if config.healthz_port == defaults.healthz_port {
+            config.healthz_port = 0;
+        }
+        if config.prometheus_port == defaults.prometheus_port {
+            config.prometheus_port = 0;
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let result = crate::run_with_http(listener, &config, http, async {
@@ -209,6 +221,14 @@ impl TestServer {
             None => Ok(()),
         }
     }
+}
+
+/// A loopback port that was free a moment ago (for tests of the HTTP endpoints).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("free port: {e}"))
 }
 
 /// A temporary directory removed on drop (kept dependency-free for the library's feature).

@@ -9,6 +9,7 @@ pub mod material;
 mod tls;
 pub mod world;
 
-pub use driver::{DriverClient, KubeletAttributes, TestServer};
+pub use client::fake_http_client;
+pub use driver::{DriverClient, KubeletAttributes, TestServer, free_port};
 pub use fake::{Counts, EntraCall, FakeAzure, Fault, Stored, TENANT, Target, VaultHandle};
 pub use world::{World, objects_yaml};
