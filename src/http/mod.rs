@@ -122,6 +122,7 @@ pub fn base_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("akv-csi-provider/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(32)
         .http2_keep_alive_interval(Duration::from_secs(30))
