@@ -502,17 +502,30 @@ fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError {
     }
 }
 
+/// The kind of the innermost SDK error that says what happened on the wire (an HTTP status,
+/// a connection or I/O failure, an unreadable body): credentials wrap those in their own
+/// "authentication failed" error.
 fn http_response_kind(err: &azure_core::Error) -> Option<&ErrorKind> {
+    let mut found = None;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(inner) = e.downcast_ref::<azure_core::Error>()
-            && matches!(inner.kind(), ErrorKind::HttpResponse { .. })
+            && matches!(
+                inner.kind(),
+                ErrorKind::HttpResponse { .. }
+                    | ErrorKind::Io
+                    | ErrorKind::Connection
+                    | ErrorKind::DataConversion
+            )
         {
-            return Some(inner.kind());
+            found = Some(inner.kind());
+            if matches!(inner.kind(), ErrorKind::HttpResponse { .. }) {
+                break;
+            }
         }
         source = e.source();
     }
-    None
+    found
 }
 
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {

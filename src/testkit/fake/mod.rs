@@ -46,6 +46,10 @@ pub enum Fault {
     Huge(usize),
     /// 200 with headers and part of a body, then nothing more.
     Stall,
+    /// 200 with an HTML page (a proxy's error page, a captive portal).
+    Html,
+    /// 200 with JSON cut off in the middle.
+    Truncated,
 }
 
 /// Call counts, for asserting how much work a Mount cost.

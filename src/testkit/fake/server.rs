@@ -170,6 +170,16 @@ pub(crate) fn fault(state: &State, target: Target) -> Option<Reply> {
             Ok(response)
         }
         Fault::Reset => Err(Abort),
+        Fault::Html => Ok(raw(
+            StatusCode::OK,
+            "text/html",
+            Bytes::from_static(b"<html><body>Proxy error</body></html>"),
+        )),
+        Fault::Truncated => Ok(raw(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(b"{\"value\":\"abc\",\"id\":\"https://kv"),
+        )),
         Fault::Garbage => Ok(raw(
             StatusCode::OK,
             "application/json",

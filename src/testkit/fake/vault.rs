@@ -201,15 +201,17 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
     state.counters.vault.fetch_add(1, Ordering::Relaxed);
     let limit = state.vault_rate_limit.load(Ordering::Relaxed);
     {
+        // Every arrival counts, answered or throttled, as Key Vault counts transactions.
         let mut times = state.vault_times.lock().unwrap_or_else(|e| e.into_inner());
         let now = std::time::Instant::now();
+        times.push(now);
         if limit > 0 {
             let recent = times
                 .iter()
                 .rev()
                 .take_while(|t| now.duration_since(**t).as_secs_f64() < 1.0)
                 .count();
-            if recent >= limit {
+            if recent > limit {
                 drop(times);
                 state.counters.throttled.fetch_add(1, Ordering::Relaxed);
                 let mut response = json(
@@ -223,7 +225,6 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
                 return Ok(response);
             }
         }
-        times.push(now);
     }
     let (vault_name, suffix) = req.host.split_once('.').unwrap_or((req.host.as_str(), ""));
     let resource = format!("https://{suffix}");
