@@ -200,9 +200,12 @@ async fn nothing_secret_reaches_logs_errors_or_debug_output() {
         content_type: None,
         kid: None,
     };
-    let rendered =
-        akv_csi_provider::render::render(&plan.objects[0], &[fetched.clone()], &Default::default())
-            .unwrap();
+    let rendered = akv_csi_provider::render::render(
+        &plan.objects[0],
+        std::slice::from_ref(&fetched),
+        &Default::default(),
+    )
+    .unwrap();
     for shown in [
         format!("{request:?}"),
         format!("{plan:?}"),
