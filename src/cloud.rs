@@ -165,8 +165,12 @@ pub fn load_environment_file(path: &Path) -> Result<CloudEndpoints, EnvFileError
 pub fn parse_environment(bytes: &[u8]) -> Result<CloudEndpoints, String> {
     // Position only: the file is named by the SecretProviderClass and may be any file on the
     // node, so its contents must not reach a pod event.
-    let env: EnvironmentFile = serde_json::from_slice(bytes)
-        .map_err(|e| format!("not valid JSON for an environment ({})", crate::mount::request::JsonProblem::from_json_error(&e)))?;
+    let env: EnvironmentFile = serde_json::from_slice(bytes).map_err(|e| {
+        format!(
+            "not valid JSON for an environment ({})",
+            crate::mount::request::JsonProblem::from_json_error(&e)
+        )
+    })?;
     let authority = env.active_directory_endpoint.trim();
     if authority.is_empty() {
         return Err("activeDirectoryEndpoint is missing".into());
@@ -263,7 +267,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.key_vault_resource, "https://vault.stack.local");
-        let leak = parse_environment(br#"{"activeDirectoryEndpoint": ["root:x:0:0:secret-line"]}"#).unwrap_err();
+        let leak = parse_environment(br#"{"activeDirectoryEndpoint": ["root:x:0:0:secret-line"]}"#)
+            .unwrap_err();
         assert!(!leak.contains("secret-line"), "{leak}");
         for bad in [
             &b"not json"[..],

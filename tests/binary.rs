@@ -131,12 +131,23 @@ async fn json_logs_are_json() {
     let socket = socket_in(&dir);
     let mut child = start(&socket, &["--log-format-json=true"]);
     wait_until_serving(&socket).await;
+    // A Mount the provider refuses before any network call: one "mount" line with the pod.
+    let attrs =
+        akv_csi_provider::testkit::KubeletAttributes::new("team-a", "web-0", "sa", "web-spc")
+            .param("keyvaultName", "kv")
+            .build();
+    let status = DriverClient::new(&socket)
+        .mount(&attrs, None, "420")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
     signal(&child, "TERM");
     assert!(wait_exit(&mut child).await.success());
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     let lines: Vec<_> = stderr.lines().collect();
     assert!(lines.len() >= 2, "{stderr}");
+    let mut mount_lines = 0;
     for line in lines {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
@@ -144,5 +155,14 @@ async fn json_logs_are_json() {
             v.get("level").is_some() && v.get("message").is_some(),
             "{line}"
         );
+        if v["message"] == "mount" {
+            mount_lines += 1;
+            assert_eq!(v["pod"], "web-0", "{line}");
+            assert_eq!(v["namespace"], "team-a", "{line}");
+            assert_eq!(v["spc"], "web-spc", "{line}");
+            assert_eq!(v["outcome"], "InvalidArgument", "{line}");
+            assert!(v["duration_ms"].is_u64(), "{line}");
+        }
     }
+    assert_eq!(mount_lines, 1, "{stderr}");
 }
