@@ -9,6 +9,7 @@ use std::sync::Arc;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, StatusCode};
+use azure_core::time::OffsetDateTime;
 use azure_security_keyvault_certificates::models::CertificateClientGetCertificateOptions;
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::models::KeyClientGetKeyOptions;
@@ -271,7 +272,7 @@ impl VaultReader {
         }
     }
 
-    /// The ids of enabled versions, newest first by creation time.
+    /// The ids of enabled versions, newest first by creation time (all pages).
     async fn list_versions(
         &self,
         object_type: ObjectType,
@@ -279,81 +280,66 @@ impl VaultReader {
         deadline: Instant,
         on_retry: &(dyn Fn(Verdict) + Sync),
     ) -> Result<Vec<(i64, String)>, KvError> {
-        let classify = |e: &azure_core::Error| classify(e, None);
-        let mut versions: Vec<(i64, String)> = match object_type {
-            ObjectType::Secret => {
-                self.retry
-                    .run(
-                        deadline,
-                        || async move {
-                            let items: Vec<_> = self
-                                .secrets
-                                .list_secret_properties_versions(name, None)?
-                                .try_collect()
-                                .await?;
-                            Ok(items
-                                .into_iter()
-                                .filter_map(|p| {
-                                    let a = p.attributes?;
-                                    (a.enabled != Some(false))
-                                        .then_some((a.created?.unix_timestamp(), p.id?))
-                                })
-                                .collect())
-                        },
-                        classify,
-                        on_retry,
-                    )
-                    .await?
-            }
-            ObjectType::Key => {
-                self.retry
-                    .run(
-                        deadline,
-                        || async move {
-                            let items: Vec<_> = self
-                                .keys
-                                .list_key_properties_versions(name, None)?
-                                .try_collect()
-                                .await?;
-                            Ok(items
-                                .into_iter()
-                                .filter_map(|p| {
-                                    let a = p.attributes?;
-                                    (a.enabled != Some(false))
-                                        .then_some((a.created?.unix_timestamp(), p.kid?))
-                                })
-                                .collect())
-                        },
-                        classify,
-                        on_retry,
-                    )
-                    .await?
-            }
-            ObjectType::Cert => {
-                self.retry
-                    .run(
-                        deadline,
-                        || async move {
-                            let items: Vec<_> = self
-                                .certificates
-                                .list_certificate_properties_versions(name, None)?
-                                .try_collect()
-                                .await?;
-                            Ok(items
-                                .into_iter()
-                                .filter_map(|p| {
-                                    let a = p.attributes?;
-                                    (a.enabled != Some(false))
-                                        .then_some((a.created?.unix_timestamp(), p.id?))
-                                })
-                                .collect())
-                        },
-                        classify,
-                        on_retry,
-                    )
-                    .await?
-            }
+        // (enabled, created, id) of every listed version, whatever the collection.
+        type Listed = (Option<bool>, Option<OffsetDateTime>, Option<String>);
+        let list = || async move {
+            let listed: Vec<Listed> = match object_type {
+                ObjectType::Secret => {
+                    let pager = self.secrets.list_secret_properties_versions(name, None)?;
+                    let items: Vec<_> = pager.try_collect().await?;
+                    items
+                        .into_iter()
+                        .map(|p| {
+                            (
+                                p.attributes.as_ref().and_then(|a| a.enabled),
+                                p.attributes.and_then(|a| a.created),
+                                p.id,
+                            )
+                        })
+                        .collect()
+                }
+                ObjectType::Key => {
+                    let pager = self.keys.list_key_properties_versions(name, None)?;
+                    let items: Vec<_> = pager.try_collect().await?;
+                    items
+                        .into_iter()
+                        .map(|p| {
+                            (
+                                p.attributes.as_ref().and_then(|a| a.enabled),
+                                p.attributes.and_then(|a| a.created),
+                                p.kid,
+                            )
+                        })
+                        .collect()
+                }
+                ObjectType::Cert => {
+                    let pager = self
+                        .certificates
+                        .list_certificate_properties_versions(name, None)?;
+                    let items: Vec<_> = pager.try_collect().await?;
+                    items
+                        .into_iter()
+                        .map(|p| {
+                            (
+                                p.attributes.as_ref().and_then(|a| a.enabled),
+                                p.attributes.and_then(|a| a.created),
+                                p.id,
+                            )
+                        })
+                        .collect()
+                }
+            };
+            Ok(listed)
         };
+        let listed = self
+            .retry
+            .run(deadline, list, |e| classify(e, None), on_retry)
+            .await?;
+        let mut versions: Vec<(i64, String)> = listed
+            .into_iter()
+            .filter(|(enabled, _, _)| *enabled != Some(false))
+            .filter_map(|(_, created, id)| Some((created?.unix_timestamp(), id?)))
+            .collect();
         // Newest first; ties broken by id so the order is stable.
         versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
         Ok(versions)
