@@ -1,0 +1,400 @@
+//! The body of every fuzz target, one `fn(&[u8])` each, shared by the `cargo fuzz` binaries in
+//! `fuzz/fuzz_targets/` and by `tests/fuzz_corpus.rs`, which replays `fuzz/corpus/<target>/` in
+//! the ordinary test run. Each function must return normally for every input: a panic (or a
+//! failed `assert!` on an invariant checked here) is a finding.
+//!
+//! Inputs are plain bytes so any corpus file replays the same way in both places. Targets that
+//! need several fields split the input on NUL bytes.
+#![allow(dead_code)] // each fuzz binary uses one function
+
+use akv_csi_provider::check::{Input, check_inputs};
+use akv_csi_provider::mount::params::{self, PlanDefaults};
+use akv_csi_provider::mount::plan::{
+    MountPlan, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType,
+};
+use akv_csi_provider::mount::request::{Attributes, Secrets};
+use akv_csi_provider::mount::tokens::{TOKENS_KEY, azure_token};
+use akv_csi_provider::mount::{RawRequest, plan_request};
+use akv_csi_provider::render::{
+    CONTENT_TYPE_PKCS12, Fetched, Jwk, RenderOptions, public_key_der, render, version_of,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use zeroize::Zeroizing;
+
+/// One target's body.
+pub type Target = fn(&[u8]);
+
+/// Every target by name: the name is both the `cargo fuzz` binary and the corpus directory.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("plan", plan),
+    ("objects_yaml", objects_yaml),
+    ("token_map", token_map),
+    ("render_secret", render_secret),
+    ("render_pkcs12", render_pkcs12),
+    ("render_jwk", render_jwk),
+    ("render_cert", render_cert),
+    ("keyvault_json", keyvault_json),
+    ("check", check),
+    ("jwt_claims", jwt_claims),
+    ("env_file", env_file),
+];
+
+/// A valid workload-identity SecretProviderClass as kubelet passes it, minus `objects`.
+pub const BASE_ATTRIBUTES: &[(&str, &str)] = &[
+    ("keyvaultName", "kv-demo"),
+    ("tenantID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+    ("clientID", "0d4c8f3e-5b7a-4c1e-9f2d-3a6b8c1d2e4f"),
+    ("csi.storage.k8s.io/pod.name", "app-0"),
+    ("csi.storage.k8s.io/pod.namespace", "default"),
+    (
+        TOKENS_KEY,
+        r#"{"api://AzureADTokenExchange":{"token":"eyJ.test.jwt","expirationTimestamp":"2026-11-22T17:18:32Z"}}"#,
+    ),
+];
+
+/// The driver's file path rules, written independently of the parser's own check: relative,
+/// clean (no empty, `.` or `..` elements), elements ≤ 255 bytes, whole path ≤ 4096 bytes, no NUL.
+pub fn path_is_clean(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path.len() <= 4096
+        && !path.contains('\0')
+        && path
+            .split('/')
+            .all(|e| !e.is_empty() && e != "." && e != ".." && e.len() <= 255)
+}
+
+/// What every accepted plan must satisfy.
+pub fn assert_plan_sound(plan: &MountPlan) {
+    assert!(!plan.objects.is_empty(), "a plan without objects");
+    assert!(!plan.vault_name.is_empty(), "a plan without a vault");
+    let mut seen = std::collections::BTreeSet::new();
+    for spec in &plan.objects {
+        for path in spec.paths() {
+            assert!(path_is_clean(&path), "unclean path {path:?}");
+            assert!(seen.insert(path.clone()), "two objects write {path:?}");
+        }
+        assert!(spec.mode <= 0o777, "mode {:o}", spec.mode);
+    }
+    let _ = plan.identity.describe();
+}
+
+/// Splits `data` into exactly `n` fields at NUL bytes (missing fields are empty).
+fn fields(data: &[u8], n: usize) -> Vec<String> {
+    let mut out: Vec<String> = data
+        .splitn(n, |b| *b == 0)
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    out.resize(n, String::new());
+    out
+}
+
+fn text(data: &[u8]) -> String {
+    String::from_utf8_lossy(data).into_owned()
+}
+
+/// `attributes` NUL `secrets` NUL `permission`, as the driver's three `MountRequest` strings.
+pub fn plan(data: &[u8]) {
+    let f = fields(data, 3);
+    let raw = RawRequest {
+        attributes: &f[0],
+        secrets: &f[1],
+        permission: &f[2],
+    };
+    match plan_request(&raw, &PlanDefaults::default()) {
+        Ok(plan) => assert_plan_sound(&plan),
+        Err(e) => drop(e.to_string()),
+    }
+}
+
+/// The whole input as the `objects` parameter of an otherwise valid attribute set.
+pub fn objects_yaml(data: &[u8]) {
+    let objects = text(data);
+    let attributes = Attributes::from_pairs(
+        BASE_ATTRIBUTES
+            .iter()
+            .copied()
+            .chain([("objects", objects.as_str())]),
+    );
+    match params::parse(
+        &attributes,
+        &Secrets::default(),
+        0o644,
+        &PlanDefaults::default(),
+    ) {
+        Ok(plan) => assert_plan_sound(&plan),
+        Err(e) => drop(e.to_string()),
+    }
+}
+
+/// The input as kubelet's token map, in the attributes and in the secrets.
+pub fn token_map(data: &[u8]) {
+    use secrecy::ExposeSecret;
+    let map = text(data);
+    let in_attributes = Attributes::from_pairs([(TOKENS_KEY, map.as_str())]);
+    let in_secrets = Secrets::from_pairs([(TOKENS_KEY, map.as_str())]);
+    for (attributes, secrets) in [
+        (&in_attributes, &Secrets::default()),
+        (&Attributes::default(), &in_secrets),
+    ] {
+        match azure_token(attributes, secrets) {
+            Ok(token) => {
+                let jwt = token.jwt.expose_secret();
+                assert!(!jwt.is_empty() && jwt.trim() == jwt, "an untrimmed token");
+                let _ = akv_csi_provider::auth::jwt::claims(jwt);
+            }
+            Err(e) => drop(e.to_string()),
+        }
+    }
+}
+
+fn spec(object_type: ObjectType, format: ObjectFormat, encoding: ObjectEncoding) -> ObjectSpec {
+    ObjectSpec {
+        index: 0,
+        name: "fuzz".into(),
+        object_type,
+        alias: "out".into(),
+        version: None,
+        history: 1,
+        format,
+        encoding,
+        mode: 0o644,
+        optional: false,
+        json_pointer: None,
+    }
+}
+
+const ENCODINGS: [ObjectEncoding; 3] = [
+    ObjectEncoding::Utf8,
+    ObjectEncoding::Hex,
+    ObjectEncoding::Base64,
+];
+
+fn all_options() -> [RenderOptions; 4] {
+    [(true, true), (true, false), (false, true), (false, false)].map(|(c, w)| RenderOptions {
+        construct_pem_chain: c,
+        write_cert_and_key_in_separate_files: w,
+    })
+}
+
+/// Renders and checks what every successful render promises: one version entry per file.
+fn render_checked(spec: &ObjectSpec, versions: &[Fetched], options: &RenderOptions) {
+    match render(spec, versions, options) {
+        Ok(out) => {
+            assert_eq!(out.files.len(), out.versions.len());
+            assert!(!out.files.is_empty(), "a render with no files");
+            for f in &out.files {
+                assert!(path_is_clean(&f.path), "unclean rendered path {:?}", f.path);
+            }
+        }
+        Err(e) => drop(e.to_string()),
+    }
+}
+
+/// A flags byte, then `value` NUL `contentType` NUL `kid` NUL `jsonPointer` of one secret.
+/// Flags: bits 0-1 objectEncoding, bit 2 pfx, bit 3 chain, bit 4 separate files, bit 5 kid
+/// present, bit 6 jsonPointer present, bit 7 the same version twice with history 2.
+pub fn render_secret(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let f = fields(rest, 4);
+    let encoding = ENCODINGS[usize::from(flags & 3) % 3];
+    let format = if flags & 4 != 0 {
+        ObjectFormat::Pfx
+    } else {
+        ObjectFormat::Pem
+    };
+    let mut s = spec(ObjectType::Secret, format, encoding);
+    if flags & 64 != 0 {
+        s.json_pointer = Some(f[3].clone());
+    }
+    let fetched = Fetched::Secret {
+        id: "https://kv-demo.vault.azure.net/secrets/fuzz/0123abcd".into(),
+        value: Zeroizing::new(f[0].clone()),
+        content_type: (!f[1].is_empty()).then(|| f[1].clone()),
+        kid: (flags & 32 != 0).then(|| f[2].clone()),
+    };
+    let options = RenderOptions {
+        construct_pem_chain: flags & 8 != 0,
+        write_cert_and_key_in_separate_files: flags & 16 != 0,
+    };
+    let versions = if flags & 128 != 0 {
+        s.history = 2;
+        vec![fetched.clone(), fetched]
+    } else {
+        vec![fetched]
+    };
+    render_checked(&s, &versions, &options);
+}
+
+/// The input as the PFX of a certificate-backed `application/x-pkcs12` secret (Key Vault stores
+/// it base64-encoded), rendered as pem and pfx with every option combination.
+pub fn render_pkcs12(data: &[u8]) {
+    let fetched = [Fetched::Secret {
+        id: "https://kv-demo.vault.azure.net/secrets/tls/0123abcd".into(),
+        value: Zeroizing::new(STANDARD.encode(data)),
+        content_type: Some(CONTENT_TYPE_PKCS12.into()),
+        kid: Some("https://kv-demo.vault.azure.net/keys/tls/0123abcd".into()),
+    }];
+    for options in all_options() {
+        render_checked(
+            &spec(ObjectType::Secret, ObjectFormat::Pem, ObjectEncoding::Utf8),
+            &fetched,
+            &options,
+        );
+    }
+    for encoding in [ObjectEncoding::Utf8, ObjectEncoding::Base64] {
+        render_checked(
+            &spec(ObjectType::Secret, ObjectFormat::Pfx, encoding),
+            &fetched,
+            &RenderOptions::default(),
+        );
+    }
+}
+
+/// The input as a JSON Web Key; when it yields a public key, that key must be valid SPKI DER.
+pub fn render_jwk(data: &[u8]) {
+    let Ok(jwk) = serde_json::from_slice::<Jwk>(data) else {
+        return;
+    };
+    render_key(jwk);
+}
+
+fn render_key(jwk: Jwk) {
+    if let Ok(der) = public_key_der(&jwk, "objects[0]") {
+        assert!(
+            spki::SubjectPublicKeyInfoRef::try_from(der.as_slice()).is_ok(),
+            "public_key_der produced DER that is not SubjectPublicKeyInfo"
+        );
+    }
+    let fetched = [Fetched::Key {
+        id: "https://kv-demo.vault.azure.net/keys/k/0123abcd".into(),
+        jwk,
+    }];
+    render_checked(
+        &spec(ObjectType::Key, ObjectFormat::Pem, ObjectEncoding::Utf8),
+        &fetched,
+        &RenderOptions::default(),
+    );
+}
+
+/// The input as a certificate's `cer`; the file must be exactly that DER in one PEM block.
+pub fn render_cert(data: &[u8]) {
+    let fetched = [Fetched::Cert {
+        id: "https://kv-demo.vault.azure.net/certificates/c/0123abcd".into(),
+        cer: data.to_vec(),
+    }];
+    let s = spec(ObjectType::Cert, ObjectFormat::Pem, ObjectEncoding::Utf8);
+    if let Ok(out) = render(&s, &fetched, &RenderOptions::default()) {
+        let block = pem::parse(&out.files[0].contents[..]).expect("rendered cert is PEM");
+        assert_eq!(block.tag(), "CERTIFICATE");
+        assert_eq!(block.contents(), data);
+    }
+}
+
+/// The input as each Key Vault response body the provider reads, and for those that parse, the
+/// extraction `keyvault::fetch_version` / `list_versions` does, then rendering.
+pub fn keyvault_json(data: &[u8]) {
+    use azure_security_keyvault_certificates::models as certs;
+    use azure_security_keyvault_keys::models as keys;
+    use azure_security_keyvault_secrets::models as secrets;
+
+    if let Ok(secret) = serde_json::from_slice::<secrets::Secret>(data)
+        && let (Some(id), Some(value)) = (secret.id, secret.value)
+    {
+        let fetched = [Fetched::Secret {
+            id,
+            value: Zeroizing::new(value),
+            content_type: secret.content_type,
+            kid: secret.kid,
+        }];
+        let _ = version_of(fetched[0].id());
+        for options in all_options() {
+            render_checked(
+                &spec(ObjectType::Secret, ObjectFormat::Pem, ObjectEncoding::Utf8),
+                &fetched,
+                &options,
+            );
+        }
+    }
+    if let Ok(key) = serde_json::from_slice::<keys::Key>(data)
+        && let Some(jwk) = key.key
+        && jwk.kid.is_some()
+    {
+        // As fetch_version: the SDK's JWK re-read as the renderer's.
+        if let Ok(json) = serde_json::to_value(&jwk)
+            && let Ok(jwk) = serde_json::from_value::<Jwk>(json)
+        {
+            render_key(jwk);
+        }
+    }
+    if let Ok(cert) = serde_json::from_slice::<certs::Certificate>(data)
+        && let (Some(id), Some(cer)) = (cert.id, cert.cer)
+    {
+        render_checked(
+            &spec(ObjectType::Cert, ObjectFormat::Pem, ObjectEncoding::Utf8),
+            &[Fetched::Cert { id, cer }],
+            &RenderOptions::default(),
+        );
+    }
+    // As list_versions: enabled versions with a creation time, newest first.
+    let mut listed: Vec<(i64, String)> = Vec::new();
+    if let Ok(page) = serde_json::from_slice::<secrets::ListSecretPropertiesResult>(data) {
+        listed.extend(page.value.into_iter().filter_map(|p| {
+            let a = p.attributes?;
+            (a.enabled != Some(false)).then_some((a.created?.unix_timestamp(), p.id?))
+        }));
+    }
+    if let Ok(page) = serde_json::from_slice::<keys::ListKeyPropertiesResult>(data) {
+        listed.extend(page.value.into_iter().filter_map(|p| {
+            let a = p.attributes?;
+            (a.enabled != Some(false)).then_some((a.created?.unix_timestamp(), p.kid?))
+        }));
+    }
+    if let Ok(page) = serde_json::from_slice::<certs::ListCertificatePropertiesResult>(data) {
+        listed.extend(page.value.into_iter().filter_map(|p| {
+            let a = p.attributes?;
+            (a.enabled != Some(false)).then_some((a.created?.unix_timestamp(), p.id?))
+        }));
+    }
+    listed.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    for (_, id) in &listed {
+        let _ = version_of(id);
+    }
+}
+
+/// The input as a manifest file given to `akv-csi-provider check`.
+pub fn check(data: &[u8]) {
+    let inputs = [Input {
+        name: "fuzz.yaml".into(),
+        content: Ok(text(data)),
+    }];
+    let report = check_inputs(&inputs, &PlanDefaults::default());
+    let _ = report.exit_code();
+    for doc in &report.documents {
+        assert_eq!(doc.valid, doc.problems.is_empty());
+        for file in &doc.files {
+            assert!(path_is_clean(&file.path), "check lists {:?}", file.path);
+        }
+    }
+    serde_json::to_string(&report).expect("a check report serialises");
+}
+
+/// The input as a whole JWT, and as the payload of one.
+pub fn jwt_claims(data: &[u8]) {
+    use akv_csi_provider::auth::jwt::claims;
+    let _ = claims(&text(data));
+    let _ = claims(&format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(data)));
+}
+
+/// The input as an Azure Stack environment file.
+pub fn env_file(data: &[u8]) {
+    if let Ok(endpoints) = akv_csi_provider::cloud::parse_environment(data) {
+        assert!(endpoints.authority_host.starts_with("https://"));
+        assert!(endpoints.authority_host.ends_with('/'));
+        let _ = endpoints.vault_url("kv-demo");
+        let _ = endpoints.key_vault_scope();
+    }
+}

@@ -1,0 +1,61 @@
+//! Replays every input kept in `fuzz/corpus/<target>/` (seeds, plus what `scripts/fuzz.sh`
+//! found interesting) through the same function the `cargo fuzz` target runs, so CI checks the
+//! fuzzers' findings without running a fuzzer. A panic here is a regression.
+
+#[path = "../fuzz/targets_common.rs"]
+mod targets_common;
+
+use std::path::Path;
+
+fn replay(target: &str) {
+    let (_, run) = targets_common::TARGETS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .unwrap_or_else(|| panic!("no fuzz target {target}"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} holds no inputs", dir.display());
+    for file in files {
+        let data = std::fs::read(&file).expect("corpus file");
+        let outcome = std::panic::catch_unwind(|| run(&data));
+        assert!(outcome.is_ok(), "{target} panics on {}", file.display());
+    }
+}
+
+macro_rules! corpus_tests {
+    ($($target:ident),* $(,)?) => {
+        $(#[test]
+        fn $target() {
+            replay(stringify!($target));
+        })*
+
+        #[test]
+        fn every_target_has_a_replay_test() {
+            let tested = [$(stringify!($target)),*];
+            for (name, _) in targets_common::TARGETS {
+                assert!(tested.contains(name), "{name} has no corpus test");
+            }
+        }
+    };
+}
+
+corpus_tests!(
+    plan,
+    objects_yaml,
+    token_map,
+    render_secret,
+    render_pkcs12,
+    render_jwk,
+    render_cert,
+    keyvault_json,
+    check,
+    jwt_claims,
+    env_file,
+);
