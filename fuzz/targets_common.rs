@@ -301,16 +301,14 @@ pub fn keyvault_json(data: &[u8]) {
     use azure_security_keyvault_keys::models as keys;
     use azure_security_keyvault_secrets::models as secrets;
 
+    use akv_csi_provider::keyvault::models;
+
+    // Exactly what a Mount does with each model, then the renderer.
     if let Ok(secret) = serde_json::from_slice::<secrets::Secret>(data)
-        && let (Some(id), Some(value)) = (secret.id, secret.value)
+        && let Ok(fetched) = models::fetched_from_secret(secret)
     {
-        let fetched = [Fetched::Secret {
-            id,
-            value: Zeroizing::new(value),
-            content_type: secret.content_type,
-            kid: secret.kid,
-        }];
-        let _ = version_of(fetched[0].id());
+        let _ = version_of(fetched.id());
+        let fetched = [fetched];
         for options in all_options() {
             render_checked(
                 &spec(ObjectType::Secret, ObjectFormat::Pem, ObjectEncoding::Utf8),
@@ -320,46 +318,31 @@ pub fn keyvault_json(data: &[u8]) {
         }
     }
     if let Ok(key) = serde_json::from_slice::<keys::Key>(data)
-        && let Some(jwk) = key.key
-        && jwk.kid.is_some()
+        && let Ok(Fetched::Key { jwk, .. }) = models::fetched_from_key(key)
     {
-        // As fetch_version: the SDK's JWK re-read as the renderer's.
-        if let Ok(json) = serde_json::to_value(&jwk)
-            && let Ok(jwk) = serde_json::from_value::<Jwk>(json)
-        {
-            render_key(jwk);
-        }
+        render_key(jwk);
     }
     if let Ok(cert) = serde_json::from_slice::<certs::Certificate>(data)
-        && let (Some(id), Some(cer)) = (cert.id, cert.cer)
+        && let Ok(fetched) = models::fetched_from_certificate(cert)
     {
         render_checked(
             &spec(ObjectType::Cert, ObjectFormat::Pem, ObjectEncoding::Utf8),
-            &[Fetched::Cert { id, cer }],
+            &[fetched],
             &RenderOptions::default(),
         );
     }
     // As list_versions: enabled versions with a creation time, newest first.
-    let mut listed: Vec<(i64, String)> = Vec::new();
+    let mut raw = Vec::new();
     if let Ok(page) = serde_json::from_slice::<secrets::ListSecretPropertiesResult>(data) {
-        listed.extend(page.value.into_iter().filter_map(|p| {
-            let a = p.attributes?;
-            (a.enabled != Some(false)).then_some((a.created?.unix_timestamp(), p.id?))
-        }));
+        raw.extend(models::listed_secrets(page.value));
     }
     if let Ok(page) = serde_json::from_slice::<keys::ListKeyPropertiesResult>(data) {
-        listed.extend(page.value.into_iter().filter_map(|p| {
-            let a = p.attributes?;
-            (a.enabled != Some(false)).then_some((a.created?.unix_timestamp(), p.kid?))
-        }));
+        raw.extend(models::listed_keys(page.value));
     }
     if let Ok(page) = serde_json::from_slice::<certs::ListCertificatePropertiesResult>(data) {
-        listed.extend(page.value.into_iter().filter_map(|p| {
-            let a = p.attributes?;
-            (a.enabled != Some(false)).then_some((a.created?.unix_timestamp(), p.id?))
-        }));
+        raw.extend(models::listed_certificates(page.value));
     }
-    listed.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    let listed = models::newest_enabled_first(raw);
     for (_, id) in &listed {
         let _ = version_of(id);
     }

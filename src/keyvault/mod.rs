@@ -2,6 +2,7 @@
 //! and identity, our own retries inside the Mount's deadline, version history through the
 //! paged `versions` listing, and every failure classified for the edge.
 
+pub mod models;
 pub mod retry;
 
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use std::sync::Arc;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, StatusCode};
-use azure_core::time::OffsetDateTime;
 use azure_security_keyvault_certificates::models::CertificateClientGetCertificateOptions;
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::models::KeyClientGetKeyOptions;
@@ -18,11 +18,10 @@ use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use futures_util::TryStreamExt;
 use tokio::time::Instant;
-use zeroize::Zeroizing;
 
 use crate::auth::{AuthError, auth_error};
 use crate::mount::plan::{ObjectSpec, ObjectType};
-use crate::render::{Fetched, Jwk};
+use crate::render::Fetched;
 use retry::{RetryPolicy, Verdict};
 
 /// Why an object could not be read. Context (object, vault, identity) is added by the caller.
@@ -194,21 +193,7 @@ impl VaultReader {
                         on_retry,
                     )
                     .await?;
-                let id = secret
-                    .id
-                    .clone()
-                    .ok_or_else(|| malformed("a secret without an id"))?;
-                let value = Zeroizing::new(
-                    secret
-                        .value
-                        .ok_or_else(|| malformed("a secret without a value"))?,
-                );
-                Ok(Fetched::Secret {
-                    id,
-                    value,
-                    content_type: secret.content_type,
-                    kid: secret.kid,
-                })
+                models::fetched_from_secret(secret)
             }
             ObjectType::Key => {
                 let key = self
@@ -226,19 +211,7 @@ impl VaultReader {
                         on_retry,
                     )
                     .await?;
-                let jwk = key
-                    .key
-                    .ok_or_else(|| malformed("a key without its JSON web key"))?;
-                let id = jwk
-                    .kid
-                    .clone()
-                    .ok_or_else(|| malformed("a key without a kid"))?;
-                // The SDK decodes the base64url members; re-read them as the renderer's JWK.
-                let json = serde_json::to_value(&jwk)
-                    .map_err(|_| malformed("an unreadable JSON web key"))?;
-                let jwk: Jwk = serde_json::from_value(json)
-                    .map_err(|_| malformed("an unreadable JSON web key"))?;
-                Ok(Fetched::Key { id, jwk })
+                models::fetched_from_key(key)
             }
             ObjectType::Cert => {
                 let cert = self
@@ -261,13 +234,7 @@ impl VaultReader {
                         on_retry,
                     )
                     .await?;
-                let id = cert
-                    .id
-                    .ok_or_else(|| malformed("a certificate without an id"))?;
-                let cer = cert
-                    .cer
-                    .ok_or_else(|| malformed("a certificate without its cer"))?;
-                Ok(Fetched::Cert { id, cer })
+                models::fetched_from_certificate(cert)
             }
         }
     }
@@ -280,53 +247,21 @@ impl VaultReader {
         deadline: Instant,
         on_retry: &(dyn Fn(Verdict) + Sync),
     ) -> Result<Vec<(i64, String)>, KvError> {
-        // (enabled, created, id) of every listed version, whatever the collection.
-        type Listed = (Option<bool>, Option<OffsetDateTime>, Option<String>);
         let list = || async move {
-            let listed: Vec<Listed> = match object_type {
+            let listed = match object_type {
                 ObjectType::Secret => {
                     let pager = self.secrets.list_secret_properties_versions(name, None)?;
-                    let items: Vec<_> = pager.try_collect().await?;
-                    items
-                        .into_iter()
-                        .map(|p| {
-                            (
-                                p.attributes.as_ref().and_then(|a| a.enabled),
-                                p.attributes.and_then(|a| a.created),
-                                p.id,
-                            )
-                        })
-                        .collect()
+                    models::listed_secrets(pager.try_collect().await?)
                 }
                 ObjectType::Key => {
                     let pager = self.keys.list_key_properties_versions(name, None)?;
-                    let items: Vec<_> = pager.try_collect().await?;
-                    items
-                        .into_iter()
-                        .map(|p| {
-                            (
-                                p.attributes.as_ref().and_then(|a| a.enabled),
-                                p.attributes.and_then(|a| a.created),
-                                p.kid,
-                            )
-                        })
-                        .collect()
+                    models::listed_keys(pager.try_collect().await?)
                 }
                 ObjectType::Cert => {
                     let pager = self
                         .certificates
                         .list_certificate_properties_versions(name, None)?;
-                    let items: Vec<_> = pager.try_collect().await?;
-                    items
-                        .into_iter()
-                        .map(|p| {
-                            (
-                                p.attributes.as_ref().and_then(|a| a.enabled),
-                                p.attributes.and_then(|a| a.created),
-                                p.id,
-                            )
-                        })
-                        .collect()
+                    models::listed_certificates(pager.try_collect().await?)
                 }
             };
             Ok(listed)
@@ -335,14 +270,7 @@ impl VaultReader {
             .retry
             .run(deadline, list, |e| classify(e, None), on_retry)
             .await?;
-        let mut versions: Vec<(i64, String)> = listed
-            .into_iter()
-            .filter(|(enabled, _, _)| *enabled != Some(false))
-            .filter_map(|(_, created, id)| Some((created?.unix_timestamp(), id?)))
-            .collect();
-        // Newest first; ties broken by id so the order is stable.
-        versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
-        Ok(versions)
+        Ok(models::newest_enabled_first(listed))
     }
 
     /// `objectVersionHistory`: the newest N enabled versions starting at `objectVersion`.
@@ -401,12 +329,6 @@ impl KvError {
             KvError::Malformed { .. } => "malformed",
             KvError::DeadlineExceeded => "deadline_exceeded",
         }
-    }
-}
-
-fn malformed(what: &str) -> KvError {
-    KvError::Malformed {
-        detail: format!("Key Vault returned {what}"),
     }
 }
 
