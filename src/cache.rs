@@ -51,8 +51,18 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
 
     /// Stores `value` until `expires`, evicting expired entries, then the least recently used.
     pub fn insert(&self, key: K, value: V, expires: Instant) {
-        let now = Instant::now();
         let mut entries = self.lock();
+        self.insert_locked(&mut entries, key, value, expires);
+    }
+
+    fn insert_locked(
+        &self,
+        entries: &mut HashMap<K, Entry<V>>,
+        key: K,
+        value: V,
+        expires: Instant,
+    ) {
+        let now = Instant::now();
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.retain(|_, e| e.expires > now);
             while entries.len() >= self.capacity {
@@ -76,22 +86,26 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
         );
     }
 
-    /// The live value under `key`, or `make()`'s, stored until `expires`.
+    /// The live value under `key`, or `make()`'s, stored until `expires`. `make` runs under
+    /// the cache's lock (it must be cheap and must not block), so concurrent callers for one
+    /// key share one value: two cold Mounts of a new identity share one credential, and so
+    /// one token exchange.
     pub fn get_or_try_insert<E>(
         &self,
         key: &K,
         expires: Instant,
         make: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        if let Some(v) = self.get(key) {
-            return Ok(v);
+        let now = Instant::now();
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(key)
+            && entry.expires > now
+        {
+            entry.last_used = now;
+            return Ok(entry.value.clone());
         }
         let value = make()?;
-        // Another caller may have raced us; either value serves, keep the first stored.
-        if let Some(existing) = self.get(key) {
-            return Ok(existing);
-        }
-        self.insert(key.clone(), value.clone(), expires);
+        self.insert_locked(&mut entries, key.clone(), value.clone(), expires);
         Ok(value)
     }
 

@@ -174,3 +174,22 @@ async fn the_request_rate_to_a_vault_never_exceeds_the_limit() {
     let peak = world.azure.max_vault_requests_in(Duration::from_secs(1));
     assert!(peak <= 80, "peak {peak} requests in one second");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cold_mounts_of_one_new_identity_share_one_exchange() {
+    let world = world(Config::defaults()).await;
+    world.azure.set_latency(Duration::from_millis(100));
+    let token = service_account_token(NAMESPACE, SERVICE_ACCOUNT, 3600);
+    let attrs = world.spc_with_token(&objects_yaml(THREE), &token).build();
+    let driver = world.client();
+    let mut mounts = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let client = driver.clone();
+        let attrs = attrs.clone();
+        mounts.spawn(async move { client.mount(&attrs, None, "420").await });
+    }
+    while let Some(r) = mounts.join_next().await {
+        assert_eq!(r.unwrap().unwrap().files.len(), 3);
+    }
+    assert_eq!(world.azure.counts().entra, 1, "{:?}", world.azure.counts());
+}
