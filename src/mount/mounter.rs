@@ -61,6 +61,46 @@ pub struct MountSummary {
     pub objects: usize,
 }
 
+/// One Key Vault read (all versions of one object), with its metrics.
+fn read_object(
+    reader: Arc<VaultReader>,
+    spec: ObjectSpec,
+    deadline: Instant,
+    metrics: Metrics,
+    vault: String,
+) -> futures_util::future::BoxFuture<'static, ReadResult> {
+    Box::pin(async move {
+        let on_retry = |verdict: Verdict| {
+            let reason = if matches!(verdict, Verdict::Throttled(_)) {
+                "throttled"
+            } else {
+                "unavailable"
+            };
+            debug!(?verdict, %vault, "retrying Key Vault request");
+            metrics
+                .retries
+                .get_or_create(&VaultLabels {
+                    vault: vault.clone(),
+                    reason: reason.to_owned(),
+                })
+                .inc();
+        };
+        let started = Instant::now();
+        let result = reader.fetch(&spec, deadline, &on_retry).await.map(Arc::new);
+        metrics.objects_read.inc();
+        let error = result.as_ref().err().map(KvError::code).unwrap_or_default();
+        metrics
+            .keyvault_request
+            .get_or_create(&KeyVaultLabels {
+                object_type: spec.object_type.as_str().to_owned(),
+                object_name: spec.name.clone(),
+                error: error.to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    })
+}
+
 /// Who an invalid request was for, as far as kubelet's keys say (for the log line).
 fn summary_of_invalid(raw: &RawRequest<'_>) -> Option<MountSummary> {
     let request = super::request::decode(raw.attributes, "null", "420").ok()?;
@@ -228,45 +268,21 @@ impl Mounter {
             let metrics = self.metrics.clone();
             let vault = plan.vault_name.clone();
             async move {
-                let result = reads
-                    .read(read_key, move || {
-                        Box::pin(async move {
-                            let on_retry = |verdict: Verdict| {
-                                let reason = if matches!(verdict, Verdict::Throttled(_)) {
-                                    "throttled"
-                                } else {
-                                    "unavailable"
-                                };
-                                debug!(?verdict, %vault, "retrying Key Vault request");
-                                metrics
-                                    .retries
-                                    .get_or_create(&VaultLabels {
-                                        vault: vault.clone(),
-                                        reason: reason.to_owned(),
-                                    })
-                                    .inc();
-                            };
-                            let started = Instant::now();
-                            let result =
-                                reader.fetch(&spec, deadline, &on_retry).await.map(Arc::new);
-                            metrics.objects_read.inc();
-                            metrics
-                                .keyvault_request
-                                .get_or_create(&KeyVaultLabels {
-                                    object_type: spec.object_type.as_str().to_owned(),
-                                    object_name: spec.name.clone(),
-                                    error: result
-                                        .as_ref()
-                                        .err()
-                                        .map(KvError::code)
-                                        .unwrap_or_default()
-                                        .to_owned(),
-                                })
-                                .observe(started.elapsed().as_secs_f64());
-                            result
-                        })
-                    })
-                    .await;
+                let start = || {
+                    read_object(
+                        reader.clone(),
+                        spec.clone(),
+                        deadline,
+                        metrics.clone(),
+                        vault.clone(),
+                    )
+                };
+                let mut result = reads.read(read_key.clone(), start).await;
+                if matches!(result, Err(KvError::DeadlineExceeded)) && Instant::now() < deadline {
+                    // We joined a read that a Mount with an earlier deadline started; our own
+                    // deadline has not passed, so read again for ourselves.
+                    result = reads.read(read_key, start).await;
+                }
                 (i, result)
             }
         };
