@@ -342,8 +342,8 @@ pub fn keyvault_json(data: &[u8]) {
     if let Ok(page) = serde_json::from_slice::<certs::ListCertificatePropertiesResult>(data) {
         raw.extend(models::listed_certificates(page.value));
     }
-    let listed = models::newest_enabled_first(raw);
-    for (_, id) in &listed {
+    let listed = models::newest_first(raw);
+    for (_, id, _) in &listed {
         let _ = version_of(id);
     }
 }

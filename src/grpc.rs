@@ -49,15 +49,17 @@ pub fn status_of(err: &mount::Error) -> Status {
         AuthError::Unavailable { .. } => Code::Unavailable,
     };
     let code = match err {
-        E::Request(_) | E::Params(_) | E::CloudEnvironment(_) | E::PathConflict { .. } => {
-            Code::InvalidArgument
-        }
+        E::Request(_)
+        | E::Params(_)
+        | E::CloudEnvironment(_)
+        | E::PathConflict { .. }
+        | E::RenderedPath { .. } => Code::InvalidArgument,
         E::Auth { source, .. } => auth_code(source),
         E::Object { source, .. } => match source {
             K::Auth(a) => auth_code(a),
             K::Denied { .. } => Code::PermissionDenied,
             K::NotFound => Code::NotFound,
-            K::Disabled { .. } => Code::FailedPrecondition,
+            K::Disabled { .. } | K::NoEnabledVersion => Code::FailedPrecondition,
             K::Throttled | K::TooLarge => Code::ResourceExhausted,
             K::Unavailable { .. } | K::DnsFailure | K::Malformed { .. } => Code::Unavailable,
             K::DeadlineExceeded => Code::DeadlineExceeded,

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,8 +60,11 @@ impl BoundSocket {
 
     /// Splits off the listener; the returned guard removes the socket file when dropped.
     pub fn into_parts(self) -> (UnixListener, SocketGuard) {
+        let identity = std::fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
         let BoundSocket { listener, path } = self;
-        (listener, SocketGuard { path })
+        (listener, SocketGuard { path, identity })
     }
 }
 
@@ -69,10 +72,19 @@ impl BoundSocket {
 #[derive(Debug)]
 pub struct SocketGuard {
     path: PathBuf,
+    /// (device, inode) of our socket: only that file is removed, never a successor's.
+    identity: Option<(u64, u64)>,
 }
 
 impl Drop for SocketGuard {
     fn drop(&mut self) {
+        let current = std::fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if current.is_some() && current != self.identity {
+            info!(path = %self.path.display(), "socket was replaced by another process; leaving it");
+            return;
+        }
         match std::fs::remove_file(&self.path) {
             Ok(()) => info!(path = %self.path.display(), "removed socket"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -166,6 +178,9 @@ pub async fn serve(
             health
                 .set_not_serving::<CsiDriverProviderServer<ProviderService>>()
                 .await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
             let _ = stopping_tx.send(());
         }
     };
@@ -187,5 +202,28 @@ pub async fn serve(
             warn!(grace_s = grace.as_secs_f64(), "in-flight calls did not finish within the shutdown grace period; exiting");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_guard_never_removes_a_successor_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("azure.sock");
+        let (listener, guard) = bind(&path).unwrap().into_parts();
+        drop(listener);
+        // A new process replaced our (now stale) socket with its own.
+        let (successor, successor_guard) = bind(&path).unwrap().into_parts();
+        drop(guard);
+        assert!(
+            path.exists(),
+            "the old guard removed the successor's socket"
+        );
+        drop(successor);
+        drop(successor_guard);
+        assert!(!path.exists());
     }
 }

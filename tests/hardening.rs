@@ -353,3 +353,48 @@ async fn shutdown_during_load_lets_in_flight_mounts_finish() {
     assert!(!socket.exists());
     drop(azure);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companion_files_obey_the_path_rules_too() {
+    let mut config = Config::defaults();
+    config.write_cert_and_key_in_separate_files = true;
+    let world = World::start(config).await;
+    let cert = akv_csi_provider::testkit::material::rsa_certificate();
+    world.azure.vault(VAULT).certificate(
+        "tls",
+        cert.pfx_base64,
+        "application/x-pkcs12",
+        &cert.leaf_der,
+    );
+    world.azure.vault(VAULT).secret("ca", "ca-bundle");
+    // tls.crt is a file; another object wants tls.crt to be a directory.
+    let attrs = world
+        .spc(&objects_yaml(&[
+            "objectName: tls\nobjectType: secret",
+            "objectName: ca\nobjectType: secret\nobjectAlias: tls.crt/ca",
+        ]))
+        .build();
+    let m = expect(
+        &world,
+        &attrs,
+        Code::InvalidArgument,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(m.contains("tls.crt"), "{m}");
+    // A 255-byte alias is fine alone, but its .crt companion is too long for the driver.
+    let long = "a".repeat(255);
+    let attrs = world
+        .spc(&objects_yaml(&[&format!(
+            "objectName: tls\nobjectType: secret\nobjectAlias: {long}"
+        )]))
+        .build();
+    let m = expect(
+        &world,
+        &attrs,
+        Code::InvalidArgument,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(m.contains("longer than 255"), "{m}");
+}

@@ -82,6 +82,25 @@ async fn history_writes_exactly_n_enabled_versions_newest_first() {
             .map(|(p, c)| (p.to_owned(), c.to_owned()))
     );
 
+    // A pinned start that is disabled is FAILED_PRECONDITION naming it, not "not found".
+    let disabled = format!(
+        "objectName: rotating\nobjectType: secret\nobjectVersionHistory: 2\nobjectVersion: {}",
+        v[3]
+    );
+    let e = mount(&world, &[&disabled]).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{}", e.message());
+    assert!(
+        e.message().contains(&v[3]) && e.message().contains("disabled"),
+        "{}",
+        e.message()
+    );
+    // Version ids compare case-insensitively (Key Vault's are lowercase hex).
+    let upper = format!(
+        "objectName: rotating\nobjectType: secret\nobjectVersionHistory: 1\nobjectVersion: {}",
+        v[2].to_uppercase()
+    );
+    let _ = mount(&world, &[&upper]).await.unwrap();
+
     // Asking for more than exist writes what exists, never more than N.
     let r = mount(
         &world,
@@ -90,6 +109,27 @@ async fn history_writes_exactly_n_enabled_versions_newest_first() {
     .await
     .unwrap();
     assert_eq!(r.files.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_with_no_enabled_version_is_failed_precondition() {
+    let world = World::start(Config::defaults()).await;
+    let vault = world.azure.vault(VAULT);
+    let only = vault.secret("off", "x");
+    vault.set_enabled("secrets", "off", &only, false);
+    let e = mount(
+        &world,
+        &["objectName: off\nobjectType: secret\nobjectVersionHistory: 2"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{}", e.message());
+    assert!(
+        e.message()
+            .contains("no version of secret \"off\" is enabled"),
+        "{}",
+        e.message()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

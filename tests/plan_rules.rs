@@ -821,6 +821,16 @@ fn objects_document_rules() {
         .collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     rejects(&with_objects(&many), &[], &["1001 objects", "at most 1000"]);
+    // 10 objects × 1,000 versions is 10,000 files: refused before any path is built.
+    let history: Vec<String> = (0..10)
+        .map(|i| format!("objectName: h{i}\nobjectType: secret\nobjectVersionHistory: 1000"))
+        .collect();
+    let history: Vec<&str> = history.iter().map(String::as_str).collect();
+    rejects(
+        &with_objects(&history),
+        &[],
+        &["10000 files", "at most 5000"],
+    );
 }
 
 #[test]

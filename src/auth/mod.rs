@@ -209,6 +209,8 @@ pub fn identity_key(plan: &MountPlan, endpoints: &CloudEndpoints) -> IdentityKey
             field(b"pod");
             field(plan.pod.namespace.as_bytes());
             field(plan.pod.name.as_bytes());
+            // A recreated pod (same name, new UID) is another pod.
+            field(plan.pod.uid.as_deref().unwrap_or_default().as_bytes());
         }
     }
     IdentityKey(h.finalize().into())
@@ -296,20 +298,15 @@ impl ErrorContext {
     }
 
     fn scrub(&self, text: &str) -> String {
-        let mut out: String = text
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(400)
-            .collect();
+        // Redact first, then cut: a secret crossing the cut would no longer be found.
+        let mut out = text.lines().next().unwrap_or_default().to_owned();
         for secret in &self.redact {
             let s = secret.expose_secret();
             if s.len() >= 4 && out.contains(s) {
                 out = out.replace(s, "<redacted>");
             }
         }
-        out
+        out.chars().take(400).collect()
     }
 }
 
@@ -466,7 +463,7 @@ fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError {
                     ),
                 };
             }
-            if code >= 500 {
+            if code >= 500 || code == 408 {
                 return AuthError::Unavailable {
                     message: format!(
                         "Microsoft Entra ID answered HTTP {code} for {}",

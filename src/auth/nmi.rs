@@ -92,8 +92,13 @@ impl TokenCredential for NmiCredential {
             .and_then(|e| e.as_i64())
             .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
             .or_else(|| {
-                let secs = parsed.token.expires_in.and_then(|e| e.as_i64())?;
-                Some(OffsetDateTime::now_utc() + Duration::seconds(secs))
+                // Whatever answers on the port decides this number: clamp it, never overflow.
+                let secs = parsed
+                    .token
+                    .expires_in
+                    .and_then(|e| e.as_i64())?
+                    .clamp(0, 86_400);
+                OffsetDateTime::now_utc().checked_add(Duration::seconds(secs))
             })
             .unwrap_or_else(|| OffsetDateTime::now_utc() + Duration::minutes(5));
         Ok(AccessToken::new(

@@ -39,6 +39,9 @@ pub enum KvError {
     /// The pinned (or current) version is disabled.
     #[error("version {version} is disabled")]
     Disabled { version: String },
+    /// History was asked for, but no version (from the pinned one on) is enabled.
+    #[error("no enabled version")]
+    NoEnabledVersion,
     /// Still throttled (429) when the deadline came.
     #[error("throttled (HTTP 429) until the mount deadline")]
     Throttled,
@@ -246,7 +249,7 @@ impl VaultReader {
         name: &str,
         deadline: Instant,
         on_retry: &(dyn Fn(Verdict) + Sync),
-    ) -> Result<Vec<(i64, String)>, KvError> {
+    ) -> Result<Vec<models::Version>, KvError> {
         let list = || async move {
             let listed = match object_type {
                 ObjectType::Secret => {
@@ -270,7 +273,7 @@ impl VaultReader {
             .retry
             .run(deadline, list, |e| classify(e, None), on_retry)
             .await?;
-        Ok(models::newest_enabled_first(listed))
+        Ok(models::newest_first(listed))
     }
 
     /// `objectVersionHistory`: the newest N enabled versions starting at `objectVersion`.
@@ -288,27 +291,46 @@ impl VaultReader {
         }
         let start = match &spec.version {
             None => 0,
-            Some(pinned) => listed
-                .iter()
-                .position(|(_, id)| crate::render::version_of(id) == pinned)
-                .ok_or(KvError::NotFound)?,
+            Some(pinned) => {
+                let at = listed
+                    .iter()
+                    .position(|(_, id, _)| {
+                        crate::render::version_of(id).eq_ignore_ascii_case(pinned)
+                    })
+                    .ok_or(KvError::NotFound)?;
+                if !listed[at].2 {
+                    return Err(KvError::Disabled {
+                        version: pinned.clone(),
+                    });
+                }
+                at
+            }
         };
         let chosen: Vec<String> = listed
             .into_iter()
             .skip(start)
+            .filter(|(_, _, enabled)| *enabled)
             .take(spec.history as usize)
-            .map(|(_, id)| crate::render::version_of(&id).to_owned())
+            .map(|(_, id, _)| crate::render::version_of(&id).to_owned())
             .collect();
-        let reads = chosen.iter().map(|version| {
-            self.fetch_version(
-                spec.object_type,
-                &spec.name,
-                Some(version),
-                deadline,
-                on_retry,
-            )
-        });
-        futures_util::future::try_join_all(reads).await
+        if chosen.is_empty() {
+            return Err(KvError::NoEnabledVersion);
+        }
+        // At most 16 versions in flight per object; order is kept.
+        let mut fetched = Vec::with_capacity(chosen.len());
+        for chunk in chosen.chunks(16) {
+            let reads = chunk.iter().map(|version| {
+                self.fetch_version(
+                    spec.object_type,
+                    &spec.name,
+                    Some(version),
+                    deadline,
+                    on_retry,
+                )
+            });
+            fetched.extend(futures_util::future::try_join_all(reads).await?);
+        }
+        Ok(fetched)
     }
 }
 
@@ -321,7 +343,7 @@ impl KvError {
             KvError::Auth(AuthError::Unavailable { .. }) => "auth_unavailable",
             KvError::Denied { .. } => "denied",
             KvError::NotFound => "not_found",
-            KvError::Disabled { .. } => "disabled",
+            KvError::Disabled { .. } | KvError::NoEnabledVersion => "disabled",
             KvError::Throttled => "throttled",
             KvError::Unavailable { .. } => "unavailable",
             KvError::DnsFailure => "dns_failure",
@@ -395,7 +417,7 @@ pub fn classify(err: &azure_core::Error, version: Option<&str>) -> (Verdict, KvE
             }
         }
         ErrorKind::Connection | ErrorKind::Io => {
-            if is_dns_failure(err) {
+            if is_dns_failure(err) && !is_temporary(err) {
                 return (Verdict::Fatal, KvError::DnsFailure);
             }
             (
@@ -436,6 +458,21 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         source = e.source();
     }
     last.chars().take(200).collect()
+}
+
+/// A resolver that could not answer right now (EAI_AGAIN): worth retrying, not the user's typo.
+fn is_temporary(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.to_string()
+            .to_ascii_lowercase()
+            .contains("temporary failure")
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn is_dns_failure(err: &(dyn std::error::Error + 'static)) -> bool {

@@ -106,13 +106,18 @@ pub fn listed_certificates(items: Vec<CertificateProperties>) -> Vec<Listed> {
         .collect()
 }
 
-/// `(enabled, created, id)` of listed versions → the ids of enabled ones with a creation time,
-/// newest first (ties broken by id, so the order is stable).
-pub fn newest_enabled_first(listed: impl IntoIterator<Item = Listed>) -> Vec<(i64, String)> {
-    let mut versions: Vec<(i64, String)> = listed
+/// A listed version with a creation time: `(created, id, enabled)`.
+pub type Version = (i64, String, bool);
+
+/// `(enabled, created, id)` of listed versions → every version with a creation time and an id,
+/// newest first (ties broken by id, so the order is stable). Disabled versions stay in the list,
+/// marked, so a pinned disabled version can be told apart from a missing one.
+pub fn newest_first(listed: impl IntoIterator<Item = Listed>) -> Vec<Version> {
+    let mut versions: Vec<Version> = listed
         .into_iter()
-        .filter(|(enabled, _, _)| *enabled != Some(false))
-        .filter_map(|(_, created, id)| Some((created?.unix_timestamp(), id?)))
+        .filter_map(|(enabled, created, id)| {
+            Some((created?.unix_timestamp(), id?, enabled != Some(false)))
+        })
         .collect();
     versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
     versions

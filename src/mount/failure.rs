@@ -90,6 +90,14 @@ pub fn describe(ctx: &ObjectContext, error: &KvError) -> String {
                 ctx.name
             )
         }
+        KvError::NoEnabledVersion => format!(
+            "{head}: no version of {noun} {:?} is enabled{}; enable one",
+            ctx.name,
+            ctx.version
+                .as_deref()
+                .map(|v| format!(" from version {v} on"))
+                .unwrap_or_default()
+        ),
         KvError::Throttled => format!(
             "{head}: Key Vault {} kept throttling requests (HTTP 429) until the mount deadline; the driver will retry",
             ctx.vault

@@ -63,6 +63,13 @@ pub enum Error {
         first: String,
         second: String,
     },
+    /// A rendered file's path (with its `.crt`/`.key` suffix) breaks the driver's path rules.
+    #[error("{object}: the file {path:?} it would write {problem}")]
+    RenderedPath {
+        object: String,
+        path: String,
+        problem: String,
+    },
     /// The files would not fit in the driver's receive limit.
     #[error(
         "the mounted files total {bytes} bytes, more than the Secrets Store CSI Driver accepts in one call \

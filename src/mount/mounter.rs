@@ -61,6 +61,19 @@ pub struct MountSummary {
     pub objects: usize,
 }
 
+/// Whether a read ended for lack of time rather than for good (throttling, an outage, the
+/// deadline), so a Mount with a later deadline may try again.
+fn retryable(result: &ReadResult) -> bool {
+    use crate::auth::AuthError;
+    matches!(
+        result,
+        Err(KvError::DeadlineExceeded
+            | KvError::Throttled
+            | KvError::Unavailable { .. }
+            | KvError::Auth(AuthError::Throttled { .. } | AuthError::Unavailable { .. }))
+    )
+}
+
 /// One Key Vault read (all versions of one object), with its metrics.
 fn read_object(
     reader: Arc<VaultReader>,
@@ -173,7 +186,10 @@ impl Mounter {
             vault: plan.vault_name.clone(),
             objects: plan.objects.len(),
         };
-        let budget = timeout.unwrap_or(self.settings.timeout);
+        // Capped, so no flag or header value can overflow the clock.
+        let budget = timeout
+            .unwrap_or(self.settings.timeout)
+            .min(Duration::from_secs(3600));
         let deadline = Instant::now() + budget;
         let result = match tokio::time::timeout_at(deadline, self.run(&plan, deadline)).await {
             Ok(result) => result,
@@ -277,11 +293,11 @@ impl Mounter {
                         vault.clone(),
                     )
                 };
-                let mut result = reads.read(read_key.clone(), start).await;
-                if matches!(result, Err(KvError::DeadlineExceeded)) && Instant::now() < deadline {
-                    // We joined a read that a Mount with an earlier deadline started; our own
-                    // deadline has not passed, so read again for ourselves.
-                    result = reads.read(read_key, start).await;
+                let (mut result, joined) = reads.read(read_key.clone(), start).await;
+                if joined && retryable(&result) && Instant::now() < deadline {
+                    // We joined a read that a Mount with an earlier deadline started and that
+                    // gave up when that deadline came near; ours has time left: read again.
+                    result = reads.read(read_key, start).await.0;
                 }
                 (i, result)
             }
@@ -390,6 +406,15 @@ impl Mounter {
                     warn!(object = %spec.label(), vault = %plan.vault_name, "{warning}");
                 }
                 for file in &rendered.files {
+                    // Companions (`.crt`, `.key`) are only known now: hold them to the
+                    // driver's path rules too.
+                    if let Err(problem) = super::objects::validate_relative_path(&file.path) {
+                        return Err(Error::RenderedPath {
+                            object: spec.label(),
+                            path: file.path.clone(),
+                            problem,
+                        });
+                    }
                     if let Some(first) = owners.insert(file.path.clone(), spec.label()) {
                         return Err(Error::PathConflict {
                             path: file.path.clone(),
@@ -400,6 +425,20 @@ impl Mounter {
                 }
                 output.files.extend(rendered.files);
                 output.versions.extend(rendered.versions);
+            }
+        }
+        // No file where another needs a directory (e.g. `tls.crt` and `tls.crt/ca`).
+        for (path, owner) in &owners {
+            let mut prefix = path.as_str();
+            while let Some((parent, _)) = prefix.rsplit_once('/') {
+                if let Some(first) = owners.get(parent) {
+                    return Err(Error::PathConflict {
+                        path: path.clone(),
+                        first: format!("{first} (as a file at {parent:?})"),
+                        second: owner.clone(),
+                    });
+                }
+                prefix = parent;
             }
         }
         let bytes: usize = output

@@ -12,6 +12,9 @@ use super::plan::{ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType, object_l
 
 /// More objects than any real SecretProviderClass; the response would not fit the driver's limit.
 pub const MAX_OBJECTS: usize = 1000;
+/// Most files one SecretProviderClass may write (objects × versions): far more than the
+/// driver's 4 MiB response could carry, small enough to validate and read without strain.
+pub const MAX_FILES: u64 = 5000;
 /// Most versions one object may ask for with `objectVersionHistory`.
 pub const MAX_HISTORY: u32 = 1000;
 /// The driver rejects path elements over 255 bytes and paths over 4096 bytes.
@@ -105,6 +108,12 @@ pub fn parse_objects(
             Ok(spec) => specs.push(spec),
             Err(mut e) => errors.append(&mut e),
         }
+    }
+    let files: u64 = specs.iter().map(|s| u64::from(s.history.max(1))).sum();
+    if errors.is_empty() && files > MAX_FILES {
+        errors.push(ParamError::Objects(format!(
+            "would write {files} files (objects × objectVersionHistory); at most {MAX_FILES} are supported"
+        )));
     }
     if errors.is_empty() {
         check_paths_disjoint(&specs, &mut errors);

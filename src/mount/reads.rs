@@ -60,24 +60,25 @@ impl SharedReads {
 
     /// The result for `key`: from the cache, from an identical read already in flight, or
     /// from `read`, started here on its own task (so it completes, and leaves the in-flight
-    /// table, even if every Mount waiting for it is cancelled) and shared meanwhile.
+    /// table, even if every Mount waiting for it is cancelled) and shared meanwhile. The flag
+    /// says whether the result came from another Mount's read or the cache.
     pub async fn read(
         self: &Arc<Self>,
         key: ReadKey,
         read: impl FnOnce() -> BoxFuture<'static, ReadResult>,
-    ) -> ReadResult {
+    ) -> (ReadResult, bool) {
         use std::sync::atomic::Ordering::Relaxed;
         if let Some((cache, _)) = &self.cache
             && let Some(hit) = cache.get(&key)
         {
             self.cache_hits.fetch_add(1, Relaxed);
-            return Ok(hit);
+            return (Ok(hit), true);
         }
-        let shared = {
+        let (shared, joined) = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(existing) = in_flight.get(&key) {
                 self.coalesced.fetch_add(1, Relaxed);
-                existing.clone()
+                (existing.clone(), true)
             } else {
                 let this = Arc::clone(self);
                 let task_key = key.clone();
@@ -105,10 +106,10 @@ impl SharedReads {
                     .boxed()
                     .shared();
                 in_flight.insert(key, shared.clone());
-                shared
+                (shared, false)
             }
         };
-        shared.await
+        (shared.await, joined)
     }
 
     /// Reads that joined another in flight.
