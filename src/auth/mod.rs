@@ -143,7 +143,6 @@ impl Authenticator {
             context,
             last: tokio::sync::Mutex::new(None),
             not_after: service_account_expiry(plan),
-            exchanges: std::sync::atomic::AtomicU64::new(0),
             metrics: self.metrics.clone(),
             mode: ModeLabels {
                 mode: plan.identity.mode().to_owned(),
@@ -320,8 +319,6 @@ pub struct IdentityCredential {
     last: tokio::sync::Mutex<Option<LastAnswer>>,
     /// The service-account token's expiry: no Entra token is served past it.
     not_after: Option<OffsetDateTime>,
-    /// Token requests sent to the identity provider (for tests and metrics).
-    exchanges: std::sync::atomic::AtomicU64,
     metrics: Metrics,
     mode: ModeLabels,
 }
@@ -379,8 +376,6 @@ impl IdentityCredential {
                 _ => {}
             }
         }
-        self.exchanges
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.metrics.token_exchanges.get_or_create(&self.mode).inc();
         let outcome = self
             .inner
@@ -400,11 +395,6 @@ impl IdentityCredential {
             at: now,
         });
         outcome
-    }
-
-    /// How many token requests this credential has sent.
-    pub fn exchanges(&self) -> u64 {
-        self.exchanges.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Who this is, for messages.

@@ -11,7 +11,7 @@ pub mod tokens;
 
 use std::time::Duration;
 
-pub use mounter::{MountSummary, Mounter, SharingStats};
+pub use mounter::{MountSummary, Mounter};
 pub use params::{ParamError, ParamErrors, PlanDefaults};
 pub use plan::MountPlan;
 pub use request::RequestError;

@@ -127,17 +127,6 @@ fn summary_of_invalid(raw: &RawRequest<'_>) -> Option<MountSummary> {
     })
 }
 
-/// Counters of work saved, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SharingStats {
-    /// Identities with a live cached credential.
-    pub cached_identities: usize,
-    /// Reads that joined an identical read in flight.
-    pub coalesced_reads: u64,
-    /// Reads served by the content cache.
-    pub cache_hits: u64,
-}
-
 impl Mounter {
     /// A mounter that sends every Entra and Key Vault request through `http`.
     pub fn new(settings: MountSettings, http: Arc<dyn HttpClient>, metrics: Metrics) -> Self {
@@ -158,15 +147,6 @@ impl Mounter {
     /// Validates a request into a plan with this mounter's defaults.
     pub fn plan(&self, raw: &RawRequest<'_>) -> Result<MountPlan, Error> {
         plan_request(raw, &self.settings.defaults)
-    }
-
-    /// What sharing across Mounts has saved so far.
-    pub fn sharing(&self) -> SharingStats {
-        SharingStats {
-            cached_identities: self.credentials.len(),
-            coalesced_reads: self.reads.coalesced(),
-            cache_hits: self.reads.cache_hits(),
-        }
     }
 
     /// Runs one Mount within `timeout` (the driver's `grpc-timeout`) or the configured default.

@@ -40,8 +40,6 @@ type ContentCache = (BoundedCache<ReadKey, Arc<Vec<Fetched>>>, Duration);
 pub struct SharedReads {
     in_flight: Mutex<HashMap<ReadKey, InFlight>>,
     cache: Option<ContentCache>,
-    coalesced: std::sync::atomic::AtomicU64,
-    cache_hits: std::sync::atomic::AtomicU64,
 }
 
 /// Most object contents kept when the content cache is on.
@@ -53,8 +51,6 @@ impl SharedReads {
         SharedReads {
             in_flight: Mutex::new(HashMap::new()),
             cache: (!ttl.is_zero()).then(|| (BoundedCache::new(MAX_CACHED_OBJECTS), ttl)),
-            coalesced: Default::default(),
-            cache_hits: Default::default(),
         }
     }
 
@@ -67,17 +63,14 @@ impl SharedReads {
         key: ReadKey,
         read: impl FnOnce() -> BoxFuture<'static, ReadResult>,
     ) -> (ReadResult, bool) {
-        use std::sync::atomic::Ordering::Relaxed;
         if let Some((cache, _)) = &self.cache
             && let Some(hit) = cache.get(&key)
         {
-            self.cache_hits.fetch_add(1, Relaxed);
             return (Ok(hit), true);
         }
         let (shared, joined) = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(existing) = in_flight.get(&key) {
-                self.coalesced.fetch_add(1, Relaxed);
                 (existing.clone(), true)
             } else {
                 let this = Arc::clone(self);
@@ -110,15 +103,5 @@ impl SharedReads {
             }
         };
         (shared.await, joined)
-    }
-
-    /// Reads that joined another in flight.
-    pub fn coalesced(&self) -> u64 {
-        self.coalesced.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Reads served from the content cache.
-    pub fn cache_hits(&self) -> u64 {
-        self.cache_hits.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

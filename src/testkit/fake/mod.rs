@@ -127,8 +127,6 @@ pub(crate) struct State {
     vault_times: Mutex<Vec<std::time::Instant>>,
     /// Key Vault's own throttling: at most this many requests per second per vault (0 = none).
     vault_rate_limit: AtomicUsize,
-    /// Seconds the issued Entra tokens live.
-    token_lifetime: AtomicU64,
 }
 
 impl State {
@@ -166,8 +164,9 @@ impl State {
         token
     }
 
+    /// Seconds the issued tokens live (as Entra's usual hour, less a second).
     fn lifetime(&self) -> u64 {
-        self.token_lifetime.load(Ordering::Relaxed)
+        3599
     }
 }
 
@@ -205,7 +204,6 @@ impl FakeAzure {
             next_id: AtomicU64::new(1),
             vault_times: Mutex::new(Vec::new()),
             vault_rate_limit: AtomicUsize::new(0),
-            token_lifetime: AtomicU64::new(3599),
         });
         let pki = super::tls::make();
         let https = server::spawn(state.clone(), Some(pki.server.clone())).await;
@@ -285,11 +283,6 @@ impl FakeAzure {
         self.state
             .vault_rate_limit
             .store(per_second, Ordering::Relaxed);
-    }
-
-    /// Lifetime of the Entra tokens issued from now on.
-    pub fn set_token_lifetime(&self, seconds: u64) {
-        self.state.token_lifetime.store(seconds, Ordering::Relaxed);
     }
 
     /// Queues a misbehaviour for the next request to `target`.
