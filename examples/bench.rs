@@ -16,7 +16,7 @@ use akv_csi_provider::Config;
 use akv_csi_provider::testkit::material::service_account_token;
 use akv_csi_provider::testkit::world::{CLIENT_ID, NAMESPACE, SERVICE_ACCOUNT, VAULT};
 use akv_csi_provider::testkit::{
-    FakeAzure, KubeletAttributes, TENANT, TestServer, fake_http_client, objects_yaml,
+    FakeAzure, KubeletAttributes, TENANT, TestServer, fake_http_client, objects_yaml, status_kib,
 };
 
 const LATENCY: Duration = Duration::from_millis(25);
@@ -169,16 +169,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn proc_status(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// User + system CPU time of this process.
@@ -355,18 +345,13 @@ async fn memory() {
                 .spawn()
                 .expect("spawn provider");
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let status =
-                std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+            let rss = status_kib(Some(child.id()), "VmRSS:");
             let _ = Command::new("kill")
                 .arg("-TERM")
                 .arg(child.id().to_string())
                 .status();
             let _ = child.wait();
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
+            Some(rss).filter(|kib| *kib > 0)
         }
         None => None,
     };
@@ -374,7 +359,7 @@ async fn memory() {
 
     let bench = Bench::start(LATENCY, 10, 0, unlimited()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = proc_status("VmRSS:");
+    let idle = status_kib(None, "VmRSS:");
     let _ = std::fs::write("/proc/self/clear_refs", "5"); // reset the peak
     // One connection, as the CSI driver keeps one per provider socket.
     let driver = bench.server.client();
@@ -395,7 +380,7 @@ async fn memory() {
             ok += 1;
         }
     }
-    let peak = proc_status("VmHWM:");
+    let peak = status_kib(None, "VmHWM:");
     println!("| measurement | RSS |");
     println!("|---|---:|");
     if let Some(kb) = idle_binary {

@@ -8,7 +8,7 @@ use akv_csi_provider::Config;
 use akv_csi_provider::proto::MountRequest;
 use akv_csi_provider::testkit::material::service_account_token;
 use akv_csi_provider::testkit::world::{NAMESPACE, SERVICE_ACCOUNT, VAULT};
-use akv_csi_provider::testkit::{Fault, Target, World, objects_yaml};
+use akv_csi_provider::testkit::{Fault, Target, World, objects_yaml, status_kib};
 use tonic::Code;
 
 const ONE: &str = "objectName: s\nobjectType: secret";
@@ -270,16 +270,6 @@ async fn hostile_parameters_are_rejected_quickly() {
     );
 }
 
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_mounts_without_an_error() {
     let mut config = Config::defaults();
@@ -294,7 +284,7 @@ async fn a_thousand_concurrent_mounts_without_an_error() {
         "objectName: s1\nobjectType: secret",
         "objectName: s2\nobjectType: secret",
     ];
-    let before = rss_kib("VmRSS:");
+    let before = status_kib(None, "VmRSS:");
     let driver = world.client();
     let tokens: Vec<String> = (0..100)
         .map(|_| service_account_token(NAMESPACE, SERVICE_ACCOUNT, 3600))
@@ -323,7 +313,7 @@ async fn a_thousand_concurrent_mounts_without_an_error() {
     let counts = world.azure.counts();
     assert!(counts.entra <= 100, "{counts:?}");
     // Provider, fakes and 1,000 in-flight calls share this process; growth stays bounded.
-    let grown = rss_kib("VmHWM:").saturating_sub(before);
+    let grown = status_kib(None, "VmHWM:").saturating_sub(before);
     assert!(grown < 256 * 1024, "peak RSS grew by {grown} KiB");
 }
 

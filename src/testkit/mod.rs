@@ -6,6 +6,22 @@ mod client;
 mod driver;
 pub mod fake;
 pub mod material;
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`) of this process (`None`) or
+/// another; 0 when unreadable. For memory assertions in tests and the benchmark.
+pub fn status_kib(pid: Option<u32>, field: &str) -> u64 {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
 mod tls;
 pub mod world;
 
