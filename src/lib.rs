@@ -7,7 +7,9 @@
 //!    validate them into a typed [`mount::MountPlan`] (raw maps never travel further);
 //! 3. later stages obtain an Entra token for the plan's identity, read Key Vault and render files.
 //!
-//! [`server`] owns the socket (owner-only, stale-socket removal, graceful shutdown);
+//! [`server`] owns the socket (owner-only, stale-socket removal, graceful shutdown) and puts
+//! an [`h2front::Front`] on each connection, so h2 accepts any `:authority` (old drivers send
+//! the socket path);
 //! [`config`] the process flags; [`cloud`] the Azure clouds and their endpoints; [`check`] the
 //! `check` subcommand, which runs step 2 over SecretProviderClass manifests.
 #![forbid(unsafe_code)]
@@ -21,6 +23,7 @@ pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod grpc;
+pub mod h2front;
 pub mod http;
 pub mod keyvault;
 pub mod mount;

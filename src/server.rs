@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::net::UnixListener;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 use tracing::{info, warn};
 
 use crate::grpc::ProviderService;
+use crate::h2front::Front;
 use crate::proto::csi_driver_provider_server::CsiDriverProviderServer;
 
 /// Largest request the server decodes: the driver's own limit.
@@ -184,10 +186,13 @@ pub async fn serve(
             let _ = stopping_tx.send(());
         }
     };
+    // Every connection goes through the front, which makes h2 accept any `:authority` (its
+    // limits are hyper's defaults, which this builder keeps: see h2front::Limits).
+    let incoming = UnixListenerStream::new(listener).map(|conn| conn.map(Front::new));
     let server = Server::builder()
         .add_service(health_service)
         .add_service(provider)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(server);
     let deadline = async {
         if stopping_rx.await.is_ok() {
