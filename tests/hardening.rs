@@ -16,7 +16,9 @@ const ONE: &str = "objectName: s\nobjectType: secret";
 async fn world(timeout: Duration) -> World {
     let mut config = Config::defaults();
     config.mount_timeout = timeout;
-    let world = World::start(config).await;
+    let mut world = World::start(config).await;
+    // The driver forwards kubelet's deadline; here it is this short.
+    world.server.client_timeout = Some(timeout);
     world.azure.vault(VAULT).secret("s", "value");
     world
 }

@@ -14,7 +14,9 @@ const SECRET_VALUE: &str = "top-secret-value-42";
 async fn world(timeout: Duration) -> World {
     let mut config = Config::defaults();
     config.mount_timeout = timeout;
-    let world = World::start(config).await;
+    let mut world = World::start(config).await;
+    // The driver forwards kubelet's deadline; here it is this short.
+    world.server.client_timeout = Some(timeout);
     world.azure.vault(VAULT).secret("app-secret", SECRET_VALUE);
     world
 }

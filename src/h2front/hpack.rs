@@ -387,6 +387,39 @@ mod tests {
     }
 
     #[test]
+    fn an_exactly_full_table_keeps_every_entry() {
+        // Two 50-byte entries fill a 100-byte table exactly; a third evicts only the oldest.
+        let mut d = Decoder::new(100);
+        let mut block = Vec::new();
+        for value in [b"aaaaaaaaa", b"bbbbbbbbb", b"ccccccccc"] {
+            block.clear();
+            block.push(0x40);
+            encode_string(b"name-9-ch", false, &mut block);
+            encode_string(value, true, &mut block);
+            block.push(0xbe);
+            if value != b"aaaaaaaaa" {
+                block.push(0xbf);
+            }
+            let mut fields = Vec::new();
+            d.decode(&block, usize::MAX, &mut fields).unwrap();
+            if value == b"bbbbbbbbb" {
+                assert_eq!(d.table(), (100, 2));
+                assert_eq!(
+                    &fields[2].value[..],
+                    b"aaaaaaaaa",
+                    "index 63 is the older entry"
+                );
+            }
+        }
+        assert_eq!(d.table(), (100, 2));
+        let mut fields = Vec::new();
+        assert_eq!(
+            d.decode(&[0xc0], usize::MAX, &mut fields),
+            Err(DecodeError::BadIndex(64))
+        );
+    }
+
+    #[test]
     fn refusals() {
         let cases: &[(&str, DecodeError)] = &[
             ("80", DecodeError::IndexZero),

@@ -213,6 +213,9 @@ impl<R: Recode> Inbound<R> {
 
     /// The client closed its side: whatever is held goes to the server as it was.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.held() == 0 {
+            return;
+        }
         let head_len = std::mem::take(&mut self.head_len);
         let head = self.head;
         self.bail(&head[..head_len], out);

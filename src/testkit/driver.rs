@@ -16,18 +16,40 @@ use crate::proto::{MountRequest, MountResponse, VersionRequest, VersionResponse}
 /// The driver's default `--max-call-recv-msg-size`.
 pub const DRIVER_MAX_RECV_BYTES: usize = 4 << 20;
 
-/// Plays the CSI driver: `:authority` localhost, 4 MiB receive limit, JSON-in-string fields.
+/// kubelet's deadline for NodePublishVolume (`csiTimeout`), which reaches the provider as
+/// `grpc-timeout` on every Mount.
+pub const KUBELET_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Plays the CSI driver: `:authority` localhost (v1.6) or any other (v1.5 sends the socket
+/// path), 4 MiB receive limit, JSON-in-string fields, kubelet's 120 s deadline on Mount.
 #[derive(Clone)]
 pub struct DriverClient {
     provider: CsiDriverProviderClient<Channel>,
     health: HealthClient<Channel>,
+    timeout: Option<Duration>,
 }
 
 impl DriverClient {
-    /// A client for the socket at `path` (connects on first call).
+    /// A client for the socket at `path` (connects on first call), as driver v1.6 dials it.
     pub fn new(path: &Path) -> Self {
-        let channel = unix_channel(path);
+        Self::on(unix_channel(path))
+    }
+
+    /// A client whose requests carry `authority` as `:authority` (`None`: no `:authority`),
+    /// HPACK-encoded as driver v1.5's grpc-go does; v1.5 sends the socket's path.
+    pub fn with_authority(path: &Path, authority: Option<&[u8]>) -> Self {
+        Self::on(super::old_driver::channel_with_authority(path, authority))
+    }
+
+    /// The same client with another Mount deadline (`None`: no `grpc-timeout`).
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn on(channel: Channel) -> Self {
         DriverClient {
+            timeout: Some(KUBELET_TIMEOUT),
             provider: CsiDriverProviderClient::new(channel.clone())
                 .max_decoding_message_size(DRIVER_MAX_RECV_BYTES),
             health: HealthClient::new(channel),
@@ -62,7 +84,19 @@ impl DriverClient {
 
     /// `Mount` with a hand-made request (for malformed-input tests).
     pub async fn mount_raw(&self, request: MountRequest) -> Result<MountResponse, tonic::Status> {
-        Ok(self.provider.clone().mount(request).await?.into_inner())
+        Ok(self.mount_with_metadata(request).await?.into_inner())
+    }
+
+    /// `Mount`, keeping the response's metadata (and, on error, the status with its own).
+    pub async fn mount_with_metadata(
+        &self,
+        request: MountRequest,
+    ) -> Result<tonic::Response<MountResponse>, tonic::Status> {
+        let mut request = tonic::Request::new(request);
+        if let Some(timeout) = self.timeout {
+            request.set_timeout(timeout);
+        }
+        self.provider.clone().mount(request).await
     }
 
     /// `grpc.health.v1.Health/Check` for `service` ("" = the whole server).
@@ -144,6 +178,9 @@ impl KubeletAttributes {
 pub struct TestServer {
     /// Where the socket is.
     pub socket: PathBuf,
+    /// The `grpc-timeout` its clients send on Mount: kubelet's 120 s unless a test plays a
+    /// kubelet whose deadline is shorter (`None`: no `grpc-timeout`).
+    pub client_timeout: Option<Duration>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), crate::RunError>>>,
     _dir: TempDirGuard,
@@ -190,6 +227,7 @@ impl TestServer {
         });
         let server = TestServer {
             socket,
+            client_timeout: Some(KUBELET_TIMEOUT),
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
@@ -206,7 +244,7 @@ impl TestServer {
 
     /// A driver-like client for this server.
     pub fn client(&self) -> DriverClient {
-        DriverClient::new(&self.socket)
+        DriverClient::new(&self.socket).with_timeout(self.client_timeout)
     }
 
     /// Triggers graceful shutdown and waits for the server to stop.

@@ -6,6 +6,7 @@ mod client;
 mod driver;
 pub mod fake;
 pub mod material;
+pub mod old_driver;
 
 /// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`) of this process (`None`) or
 /// another; 0 when unreadable. For memory assertions in tests and the benchmark.
@@ -26,6 +27,6 @@ mod tls;
 pub mod world;
 
 pub use client::fake_http_client;
-pub use driver::{DriverClient, KubeletAttributes, TestServer, free_port};
+pub use driver::{DriverClient, KUBELET_TIMEOUT, KubeletAttributes, TestServer, free_port};
 pub use fake::{Counts, EntraCall, FakeAzure, Fault, Stored, TENANT, Target, VaultHandle};
 pub use world::{World, objects_yaml};
