@@ -38,7 +38,16 @@ impl ProviderService {
     }
 }
 
+/// Trailer that tells grpc-go and grpcio not to retry (a negative pushback).
+pub const RETRY_PUSHBACK: &str = "grpc-retry-pushback-ms";
+
 /// Maps a Mount failure to the status the driver sees (SPEC §7).
+///
+/// The driver's service config retries `UNAVAILABLE` (3 attempts in all) and tonic's error
+/// replies are trailers-only, so grpc-go would send the same Mount again ~1 s later. By the
+/// time we answer `UNAVAILABLE` or `RESOURCE_EXHAUSTED` we have already retried within the
+/// Mount's deadline, so the status says `grpc-retry-pushback-ms: -1`: do not retry (kubelet
+/// retries the whole NodePublishVolume with its own backoff).
 pub fn status_of(err: &mount::Error) -> Status {
     use crate::keyvault::KvError as K;
     use crate::render::RenderError as R;
@@ -70,7 +79,45 @@ pub fn status_of(err: &mount::Error) -> Status {
         E::DeadlineExceeded { .. } => Code::DeadlineExceeded,
         E::Internal(_) => Code::Internal,
     };
-    Status::new(code, err.to_string())
+    let mut status = Status::new(code, err.to_string());
+    if matches!(code, Code::Unavailable | Code::ResourceExhausted) {
+        status.metadata_mut().insert(
+            RETRY_PUSHBACK,
+            tonic::metadata::MetadataValue::from_static("-1"),
+        );
+    }
+    status
+}
+
+/// The reply to a successful Mount. The driver fails a response without any
+/// `object_version` ("missing object versions"), files or not, so an empty list is an
+/// internal error here whatever produced it (the mounter already refuses one).
+pub fn response_of(output: mount::MountOutput) -> Result<MountResponse, Status> {
+    if output.versions.is_empty() {
+        return Err(status_of(&mount::Error::Internal(
+            "a mount produced no object versions".into(),
+        )));
+    }
+    Ok(MountResponse {
+        object_version: output
+            .versions
+            .into_iter()
+            .map(|v| ObjectVersion {
+                id: v.id,
+                version: v.version,
+            })
+            .collect(),
+        error: None,
+        files: output
+            .files
+            .into_iter()
+            .map(|f| File {
+                path: f.path,
+                mode: f.mode as i32,
+                contents: f.contents.to_vec(),
+            })
+            .collect(),
+    })
 }
 
 /// The driver's `grpc-timeout` (e.g. `30S`, `500m`), if it sent one.
@@ -181,37 +228,20 @@ impl CsiDriverProvider for ProviderService {
         request.secrets.zeroize();
         let summary = summary.unwrap_or_default();
         let duration_ms = started.elapsed().as_millis() as u64;
-        let reply = match result {
-            Ok(output) => {
-                self.metrics.files_written.inc_by(output.files.len() as u64);
+        let reply = match result.map_err(|err| status_of(&err)).and_then(|output| {
+            let files = output.files.len();
+            response_of(output).map(|r| (files, r))
+        }) {
+            Ok((files, response)) => {
+                self.metrics.files_written.inc_by(files as u64);
                 info!(
                     pod = %summary.pod, namespace = %summary.namespace, spc = %summary.secret_provider_class,
-                    vault = %summary.vault, objects = summary.objects, files = output.files.len(), duration_ms,
+                    vault = %summary.vault, objects = summary.objects, files, duration_ms,
                     outcome = "OK", "mount"
                 );
-                Ok(Response::new(MountResponse {
-                    object_version: output
-                        .versions
-                        .into_iter()
-                        .map(|v| ObjectVersion {
-                            id: v.id,
-                            version: v.version,
-                        })
-                        .collect(),
-                    error: None,
-                    files: output
-                        .files
-                        .into_iter()
-                        .map(|f| File {
-                            path: f.path,
-                            mode: f.mode as i32,
-                            contents: f.contents.to_vec(),
-                        })
-                        .collect(),
-                }))
+                Ok(Response::new(response))
             }
-            Err(err) => {
-                let status = status_of(&err);
+            Err(status) => {
                 warn!(
                     pod = %summary.pod, namespace = %summary.namespace, spc = %summary.secret_provider_class,
                     vault = %summary.vault, objects = summary.objects, duration_ms,
@@ -223,5 +253,50 @@ impl CsiDriverProvider for ProviderService {
         let code = reply.as_ref().map_or_else(Status::code, |_| Code::Ok);
         self.observe("/v1alpha1.CSIDriverProvider/Mount", code, started);
         reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mount::{MountOutput, ObjectVersion as Version};
+
+    #[test]
+    fn a_response_without_versions_is_never_sent() {
+        let status = response_of(MountOutput::default()).unwrap_err();
+        assert_eq!(status.code(), Code::Internal);
+        let one = MountOutput {
+            files: Vec::new(),
+            versions: vec![Version {
+                id: "secret/a".into(),
+                version: String::new(),
+            }],
+        };
+        assert_eq!(response_of(one).unwrap().object_version.len(), 1);
+    }
+
+    #[test]
+    fn only_retryable_codes_carry_the_pushback() {
+        use crate::keyvault::KvError;
+        let object = |source: KvError| mount::Error::Object {
+            message: "m".into(),
+            source,
+        };
+        for (err, code) in [
+            (object(KvError::DnsFailure), Code::Unavailable),
+            (object(KvError::Throttled), Code::ResourceExhausted),
+            (mount::Error::TooLarge { bytes: 1 }, Code::ResourceExhausted),
+            (object(KvError::NotFound), Code::NotFound),
+            (mount::Error::Internal("x".into()), Code::Internal),
+        ] {
+            let status = status_of(&err);
+            assert_eq!(status.code(), code);
+            let pushback = status
+                .metadata()
+                .get(RETRY_PUSHBACK)
+                .map(|v| v.to_str().unwrap());
+            let retryable = matches!(code, Code::Unavailable | Code::ResourceExhausted);
+            assert_eq!(pushback, retryable.then_some("-1"), "{code:?}");
+        }
     }
 }

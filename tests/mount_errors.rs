@@ -40,6 +40,16 @@ async fn fail_with_token(world: &World, objects: &[&str], token: &str) -> tonic:
                 !m.contains(token) && !m.contains(SECRET_VALUE) && !m.contains("fake-access-token"),
                 "leak: {m}"
             );
+            // Every UNAVAILABLE and RESOURCE_EXHAUSTED comes after our own retries: the driver
+            // (grpc-go, retry policy on UNAVAILABLE) must not send the Mount again.
+            let pushback = status.metadata().get("grpc-retry-pushback-ms");
+            let retryable = matches!(status.code(), Code::Unavailable | Code::ResourceExhausted);
+            assert_eq!(
+                pushback.map(|v| v.to_str().unwrap()),
+                retryable.then_some("-1"),
+                "{:?}: {m}",
+                status.code()
+            );
             status
         }
     }

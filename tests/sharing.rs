@@ -193,3 +193,63 @@ async fn concurrent_cold_mounts_of_one_new_identity_share_one_exchange() {
     }
     assert_eq!(world.azure.counts().entra, 1, "{:?}", world.azure.counts());
 }
+
+/// The driver re-sends a Mount (its retry policy, kubelet's retry after a cancelled call, a
+/// republish that overlaps the last one): an identical Mount arriving while the first is
+/// still in flight joins its token exchange and reads instead of repeating them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_sent_mount_joins_the_work_in_flight() {
+    let world = world(Config::defaults()).await;
+    world.azure.set_latency(Duration::from_millis(400));
+    let token = service_account_token(NAMESPACE, SERVICE_ACCOUNT, 3600);
+    let attrs = world.spc_with_token(&objects_yaml(THREE), &token).build();
+    let first = {
+        let client = world.client();
+        let attrs = attrs.clone();
+        tokio::spawn(async move { client.mount(&attrs, None, "420").await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = world.client().mount(&attrs, None, "420").await.unwrap();
+    assert_eq!(second.files.len(), 3);
+    assert_eq!(first.await.unwrap().unwrap().files.len(), 3);
+    let counts = world.azure.counts();
+    assert_eq!(counts.entra, 1, "{counts:?}");
+    assert_eq!(
+        counts.gets, 3,
+        "one GET per object for both Mounts: {counts:?}"
+    );
+}
+
+/// The first attempt's caller gives up (kubelet cancelled it, the connection broke) while its
+/// work is in flight; the re-sent Mount still finds that work and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_sent_mount_after_a_cancelled_one_reuses_its_work() {
+    let world = world(Config::defaults()).await;
+    world.azure.set_latency(Duration::from_millis(400));
+    let token = service_account_token(NAMESPACE, SERVICE_ACCOUNT, 3600);
+    let attrs = world.spc_with_token(&objects_yaml(THREE), &token).build();
+    // Cold, the exchange is in flight when the caller gives up; then warm, the reads are.
+    for (round, cancel_after) in [("cold", 200), ("warm", 200)] {
+        let before = world.azure.counts();
+        let client = world.client();
+        let attempt = client.mount(&attrs, None, "420");
+        let cancelled = tokio::time::timeout(Duration::from_millis(cancel_after), attempt).await;
+        assert!(
+            cancelled.is_err(),
+            "{round}: the first attempt finished too soon"
+        );
+        let again = world.client().mount(&attrs, None, "420").await.unwrap();
+        assert_eq!(again.files.len(), 3);
+        let after = world.azure.counts();
+        assert!(
+            after.entra - before.entra <= 1,
+            "{round}: {before:?} -> {after:?}"
+        );
+        assert_eq!(
+            after.gets - before.gets,
+            3,
+            "{round}: {before:?} -> {after:?}"
+        );
+    }
+    assert_eq!(world.azure.counts().entra, 1);
+}
