@@ -22,6 +22,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
+use akv_csi_provider::h2front::inbound::PREFACE;
+use akv_csi_provider::h2front::{Inbound, Limits, Repair};
+
 /// One target's body.
 pub type Target = fn(&[u8]);
 
@@ -38,6 +41,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("check", check),
     ("jwt_claims", jwt_claims),
     ("env_file", env_file),
+    ("h2front", h2front),
 ];
 
 /// A valid workload-identity SecretProviderClass as kubelet passes it, minus `objects`.
@@ -380,4 +384,118 @@ pub fn env_file(data: &[u8]) {
         let _ = endpoints.vault_url("kv-demo");
         let _ = endpoints.key_vault_scope();
     }
+}
+
+/// A connection's client bytes after the preface, fed to the authority front in chunks of
+/// (first byte + 1) bytes. The output must not depend on the chunking, nothing may be held
+/// back at the end, and every block the front rewrote must decode (independent decoder,
+/// loona-hpack) to what the client sent — when that decoder reads the client's block too —
+/// with only an `:authority` h2 would refuse turned into `localhost`.
+pub fn h2front(data: &[u8]) {
+    let Some((&chunk, body)) = data.split_first() else {
+        return;
+    };
+    let bytes = [&PREFACE[..], body].concat();
+    let run = |chunk: usize| {
+        let mut inbound = Inbound::new(Repair::new(), Limits::default());
+        let mut out = Vec::new();
+        for piece in bytes.chunks(chunk) {
+            inbound.push(piece, &mut out);
+        }
+        inbound.finish(&mut out);
+        assert_eq!(inbound.held(), 0, "bytes held back after the end");
+        (out, inbound.rewritten())
+    };
+    let (out, rewritten) = run(usize::from(chunk) + 1);
+    assert_eq!(
+        run(bytes.len().max(1)).0,
+        out,
+        "the chunking changed the output"
+    );
+
+    let sent_blocks = header_blocks(&bytes);
+    let out_blocks = header_blocks(&out);
+    let rewritten = usize::try_from(rewritten).unwrap_or(usize::MAX);
+    assert!(
+        out_blocks.len() >= rewritten,
+        "rewritten blocks missing from the output"
+    );
+    let mut client = loona_hpack::Decoder::new();
+    client.set_max_allowed_table_size(4096);
+    let mut server = loona_hpack::Decoder::new();
+    for (sent, got) in sent_blocks.iter().zip(&out_blocks).take(rewritten) {
+        let Ok(sent) = client.decode(sent) else {
+            // A block the independent decoder refuses (it is stricter in places): its table
+            // may now differ from the client's, so nothing after it can be compared.
+            return;
+        };
+        let got = server
+            .decode(got)
+            .unwrap_or_else(|e| panic!("the front's block does not decode: {e:?}"));
+        let meant: Vec<(Vec<u8>, Vec<u8>)> = sent
+            .into_iter()
+            .map(|(name, value)| {
+                let refused =
+                    name == b":authority" && http::uri::Authority::try_from(&value[..]).is_err();
+                (
+                    name,
+                    if refused {
+                        b"localhost".to_vec()
+                    } else {
+                        value
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(got, meant, "the front changed a header list");
+    }
+}
+
+/// The header blocks of an HTTP/2 client stream (preface first), in order, up to the first
+/// frame this simple reader cannot follow.
+fn header_blocks(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut blocks = Vec::new();
+    let mut open: Option<Vec<u8>> = None;
+    let mut pos = PREFACE.len();
+    while let Some(head) = bytes.get(pos..pos + 9) {
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let (kind, flags) = (head[3], head[4]);
+        let Some(payload) = bytes.get(pos + 9..pos + 9 + len) else {
+            break;
+        };
+        pos += 9 + len;
+        let fragment = match (kind, open.is_some()) {
+            (0x1, false) => {
+                let mut p = payload;
+                let mut pad = 0;
+                if flags & 0x8 != 0 {
+                    let Some((&n, rest)) = p.split_first() else {
+                        break;
+                    };
+                    pad = usize::from(n);
+                    p = rest;
+                }
+                if flags & 0x20 != 0 {
+                    let Some(rest) = p.get(5..) else { break };
+                    p = rest;
+                }
+                let Some(f) = p
+                    .get(..p.len().saturating_sub(pad))
+                    .filter(|_| pad <= p.len())
+                else {
+                    break;
+                };
+                f
+            }
+            (0x9, true) => payload,
+            (0x9, false) | (_, true) => break,
+            _ => continue,
+        };
+        let block = open.get_or_insert_with(Vec::new);
+        block.extend_from_slice(fragment);
+        if flags & 0x4 != 0 {
+            blocks.extend(open.take());
+        }
+    }
+    blocks
 }

@@ -58,4 +58,5 @@ corpus_tests!(
     check,
     jwt_claims,
     env_file,
+    h2front,
 );

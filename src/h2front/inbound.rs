@@ -124,6 +124,7 @@ pub struct Inbound<R> {
     frame: Vec<u8>,
     block: Option<Block>,
     encoded: Vec<u8>,
+    rewritten: u64,
 }
 
 impl<R: Recode> Inbound<R> {
@@ -138,12 +139,18 @@ impl<R: Recode> Inbound<R> {
             frame: Vec::new(),
             block: None,
             encoded: Vec::new(),
+            rewritten: 0,
         }
     }
 
     /// The recoder (for its counters).
     pub fn recoder(&self) -> &R {
         &self.recode
+    }
+
+    /// How many header blocks were decoded and re-encoded so far.
+    pub fn rewritten(&self) -> u64 {
+        self.rewritten
     }
 
     /// Whether the front gave up rewriting this connection.
@@ -309,7 +316,10 @@ impl<R: Recode> Inbound<R> {
             .recode
             .recode(&block.fragment, &self.limits, &mut self.encoded)
         {
-            Ok(()) => write_block(&block, &self.encoded, out),
+            Ok(()) => {
+                self.rewritten += 1;
+                write_block(&block, &self.encoded, out);
+            }
             Err(_) => {
                 // Index 0: a decoding error in every HPACK decoder.
                 write_head(out, 1, HEADERS, END_HEADERS, block.stream);
