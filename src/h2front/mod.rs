@@ -33,6 +33,7 @@
 //! values, list size, stream states), on the same bytes the client meant. What the front does
 //! not understand at the framing level reaches h2 unchanged (see [`inbound`]).
 
+mod encode;
 pub mod hpack;
 pub mod huffman;
 pub mod inbound;
