@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use akv_csi_provider::cloud::CloudName;
-use akv_csi_provider::mount::params::{self, PlanDefaults};
-use akv_csi_provider::mount::plan::{
+use akv_csi_provider::spc::params::{self, PlanDefaults};
+use akv_csi_provider::spc::plan::{
     CloudSelection, Identity, MountPlan, ObjectEncoding, ObjectFormat, ObjectType,
 };
-use akv_csi_provider::mount::request::{Attributes, Secrets};
-use akv_csi_provider::mount::{RawRequest, plan_request};
+use akv_csi_provider::spc::request::{Attributes, Secrets};
+use akv_csi_provider::spc::{RawRequest, plan_request};
 use secrecy::ExposeSecret;
 
 const TOKENS: &str = r#"{"api://AzureADTokenExchange":{"token":"eyJ.test.jwt","expirationTimestamp":"2026-11-22T17:18:32Z"}}"#;
