@@ -702,6 +702,49 @@ fn object_rules() {
     );
 }
 
+/// The driver's atomic writer keeps `..data` and `..<timestamp>` in the volume and refuses any
+/// path whose first element starts with `..` and is longer than 2; `.` is the volume itself
+/// (research/driver.md §1.6). Refused up front, naming the rule.
+#[test]
+fn aliases_the_driver_writer_refuses() {
+    let reserved = "must not start with \"..\": the Secrets Store CSI Driver's atomic writer";
+    let volume = "must not be \".\", the volume's own directory";
+    let cases: &[(&str, &str)] = &[
+        ("..data", reserved),
+        ("..data/tls.crt", reserved),
+        ("..x/y", reserved),
+        ("'...'", reserved),
+        ("..2026_01_01_00_00_00.123", reserved),
+        ("'.'", volume),
+        (".", volume),
+    ];
+    for (alias, rule) in cases {
+        let fields = format!("objectName: c\nobjectType: secret\nobjectAlias: {alias}");
+        rejects(
+            &with_objects(&[&fields]),
+            &[],
+            &["objects[0] (objectName \"c\"): objectAlias", rule],
+        );
+        // With history the alias is a directory; the rule is the same.
+        let fields = format!("{fields}\nobjectVersionHistory: 2");
+        rejects(&with_objects(&[&fields]), &[], &[rule]);
+    }
+    // `..` alone, and `..` later in the path, keep their own rule.
+    rejects(
+        &with_objects(&["objectName: c\nobjectType: secret\nobjectAlias: .."]),
+        &[],
+        &[".. path element"],
+    );
+    // What the driver accepts stays accepted: a single leading dot, `..` inside a name or past
+    // the first element.
+    for alias in [".data", ".hidden/x", "a..b", "a/..data", "dir/...", "x.."] {
+        let p = plan(&with_objects(&[&format!(
+            "objectName: c\nobjectType: secret\nobjectAlias: '{alias}'"
+        )]));
+        assert_eq!(p.objects[0].alias, alias);
+    }
+}
+
 #[test]
 fn every_problem_is_reported_with_its_object() {
     let message = plan_with(

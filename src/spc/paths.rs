@@ -8,7 +8,8 @@ pub const MAX_PATH_ELEMENT: usize = 255;
 pub const MAX_PATH: usize = 4096;
 
 /// A path the driver accepts and that stays inside the mount: relative, clean, no `..`,
-/// no backslashes or control characters, elements ≤ 255 bytes, at most 4096 bytes.
+/// no backslashes or control characters, elements ≤ 255 bytes, at most 4096 bytes, not `.`,
+/// and no first element that starts with `..` (the atomic writer's own names).
 pub fn validate_relative_path(path: &str) -> Result<(), String> {
     if path.starts_with('/') {
         return Err("must be a relative path, not an absolute one".into());
@@ -21,6 +22,21 @@ pub fn validate_relative_path(path: &str) -> Result<(), String> {
     }
     if path.len() > MAX_PATH {
         return Err(format!("is longer than {MAX_PATH} bytes"));
+    }
+    if path == "." {
+        return Err(
+            "must not be \".\", the volume's own directory: the Secrets Store CSI Driver cannot \
+             write a file there"
+                .into(),
+        );
+    }
+    let first = path.split('/').next().unwrap_or_default();
+    if first.len() > 2 && first.starts_with("..") {
+        return Err(
+            "must not start with \"..\": the Secrets Store CSI Driver's atomic writer keeps its \
+             own ..data link and ..<timestamp> directories there and refuses such paths"
+                .into(),
+        );
     }
     for element in path.split('/') {
         match element {
