@@ -1,5 +1,6 @@
 //! Azure clouds: the names a SecretProviderClass may use and the endpoints each implies,
-//! including Azure Stack's from its environment file. Below `spc`, which names a cloud per plan.
+//! including Azure Stack's from its environment file. Imports only [`crate::syntax`]; `spc`
+//! above names a cloud per plan.
 
 use std::fmt;
 use std::path::Path;
