@@ -259,7 +259,8 @@ impl CsiDriverProvider for ProviderService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mount::{MountOutput, ObjectVersion as Version};
+    use crate::mount::MountOutput;
+    use crate::render::ObjectVersion as Version;
 
     #[test]
     fn a_response_without_versions_is_never_sent() {

@@ -6,8 +6,8 @@ mod render_support;
 
 use std::path::Path;
 
-use akv_csi_provider::mount::plan::{ObjectEncoding, ObjectFormat, ObjectType};
 use akv_csi_provider::render::{CONTENT_TYPE_PKCS12, RenderError, RenderOptions, render};
+use akv_csi_provider::spc::plan::{ObjectEncoding, ObjectFormat, ObjectType};
 use render_support::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pfx");
