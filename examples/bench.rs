@@ -1,6 +1,7 @@
 //! Benchmark harness: Mount latency, calls, throughput, CPU and memory against the fakes.
 //!
-//! `cargo run --release --example bench` prints Markdown tables (the source of BENCHMARKS.md).
+//! `cargo run --release --example bench` prints Markdown tables (the source of BENCHMARKS.md);
+//! `... --example bench -- front` prints only the authority front's section.
 //!
 //! The fakes run in a child process (this same binary with `--serve-fakes`), so the numbers
 //! for memory and CPU are the provider's (plus the small driver-like client that calls it),
@@ -19,6 +20,9 @@ use akv_csi_provider::testkit::{
     FakeAzure, KubeletAttributes, TENANT, TestServer, fake_http_client, objects_yaml, status_kib,
 };
 
+#[path = "bench/front.rs"]
+mod front;
+
 const LATENCY: Duration = Duration::from_millis(25);
 
 fn main() {
@@ -33,6 +37,11 @@ fn main() {
         let objects: usize = args[3].parse().expect("objects");
         let vault_limit: usize = args[4].parse().expect("vault limit");
         runtime.block_on(serve_fakes(latency_ms, objects, vault_limit));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("front") {
+        // Only the authority front's section.
+        runtime.block_on(front::front());
         return;
     }
     runtime.block_on(run_all());
@@ -195,6 +204,7 @@ async fn run_all() {
     throughput().await;
     memory().await;
     throttling().await;
+    front::front().await;
 }
 
 async fn latency() {
