@@ -114,12 +114,7 @@ pub fn parse(
             });
             String::new()
         }
-        Some(v)
-            if (3..=24).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-        {
-            v.to_owned()
-        }
+        Some(v) if super::object_fields::is_vault_name(v) => v.to_owned(),
         Some(v) => {
             errors.push(ParamError::Invalid {
                 key: "keyvaultName",

@@ -179,10 +179,13 @@ pub fn spec(object_type: ObjectType, name: &str) -> ObjectSpec {
         version: None,
         history: 1,
         format: ObjectFormat::Pem,
+        format_explicit: false,
+        part: None,
         encoding: ObjectEncoding::Utf8,
         mode: 0o644,
         optional: false,
         json_pointer: None,
+        vault: None,
     }
 }
 
