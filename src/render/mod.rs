@@ -28,13 +28,14 @@ mod json;
 mod jwk;
 mod keys;
 mod output;
+mod parts;
 mod pem;
 mod pkcs12;
 
 use zeroize::Zeroizing;
 
 use crate::keyvault::{Fetched, version_of};
-use crate::spc::plan::{ObjectEncoding, ObjectFormat, ObjectSpec};
+use crate::spc::plan::{ObjectEncoding, ObjectFormat, ObjectPart, ObjectSpec};
 
 pub use chain::{ChainError, ChainLink, Ordered, order_chain};
 pub use encoding::decode as decode_encoding;
@@ -148,17 +149,28 @@ fn render_one(
         Fetched::Secret {
             value,
             content_type,
-            kid: Some(kid),
+            kid,
             ..
-        } if !kid.is_empty() => render_certificate_secret(
-            spec,
-            object,
-            value,
-            content_type.as_deref(),
-            options,
-            warnings,
-        ),
-        Fetched::Secret { value, .. } => {
+        } => {
+            let content_type = content_type.as_deref();
+            let backs_certificate = kid.as_deref().is_some_and(|k| !k.is_empty());
+            if backs_certificate || app_service_bundle(spec, content_type) {
+                return render_certificate_secret(
+                    spec,
+                    object,
+                    value,
+                    content_type,
+                    options,
+                    warnings,
+                );
+            }
+            if let Some(part) = spec.part {
+                return Err(RenderError::PartOfPlainSecret {
+                    object: object.to_owned(),
+                    part,
+                    content_type: content_type.map(str::to_owned),
+                });
+            }
             let contents = match &spec.json_pointer {
                 Some(pointer) => {
                     let text = json::extract(value, pointer, object)?;
@@ -168,6 +180,19 @@ fn render_one(
             };
             Ok(vec![("", contents)])
         }
+    }
+}
+
+/// App Service certificates (#1952, #273) are secrets without `kid` but with a certificate
+/// content type; they are read as a bundle only when the object asks for it, so every existing
+/// SecretProviderClass keeps its bytes. A PKCS#12 one with any `objectFormat` or `objectPart`;
+/// a PEM one with `objectFormat: pfx` or `objectPart` (`objectFormat: pem` on PEM text already
+/// writes it as stored, and must not start adding `.crt`/`.key` files).
+fn app_service_bundle(spec: &ObjectSpec, content_type: Option<&str>) -> bool {
+    match content_type {
+        Some(CONTENT_TYPE_PKCS12) => spec.asks_for_bundle(),
+        Some(CONTENT_TYPE_PEM) => spec.part.is_some() || spec.format == ObjectFormat::Pfx,
+        _ => false,
     }
 }
 
@@ -184,6 +209,8 @@ fn render_certificate_secret(
             object: object.to_owned(),
         });
     }
+    // Any part but `all` is one file, with no `.crt`/`.key` companions.
+    let part = spec.part.filter(|p| *p != ObjectPart::All);
     let (whole, certs, keys) = match content_type {
         Some(CONTENT_TYPE_PKCS12) if spec.format == ObjectFormat::Pfx => {
             // The stored base64 text, or the binary PFX with objectEncoding base64.
@@ -193,6 +220,9 @@ fn render_certificate_secret(
             check_utf8_encoding(spec, object)?;
             let bundle = pkcs12::decode(value, object)?;
             let bundle = pkcs12::order(bundle, options.construct_pem_chain, object, warnings)?;
+            if let Some(part) = part {
+                return Ok(vec![("", parts::cut(part, &bundle, object)?)]);
+            }
             let keys: Vec<pem::Block<'_>> = bundle
                 .keys
                 .iter()
@@ -212,6 +242,11 @@ fn render_certificate_secret(
         }
         Some(CONTENT_TYPE_PEM) => {
             check_utf8_encoding(spec, object)?;
+            if let Some(part) = part {
+                let bundle = parts::from_pem(value, object)?;
+                let bundle = pkcs12::order(bundle, options.construct_pem_chain, object, warnings)?;
+                return Ok(vec![("", parts::cut(part, &bundle, object)?)]);
+            }
             let whole = Zeroizing::new(value.as_bytes().to_vec());
             if !options.write_cert_and_key_in_separate_files {
                 return Ok(vec![("", whole)]);
