@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use vault::{Stored, VaultHandle};
+pub use vault::{Stored, VaultCounts, VaultHandle};
 
 /// The tenant every fake vault and identity lives in unless told otherwise.
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";

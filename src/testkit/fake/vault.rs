@@ -49,6 +49,8 @@ struct Version {
 pub(crate) struct Vault {
     /// Principals (client IDs) allowed to read.
     readers: HashSet<String>,
+    /// Calls to this vault alone.
+    counts: VaultCounts,
     /// (collection, name) → versions, oldest first.
     objects: BTreeMap<(&'static str, String), Vec<Version>>,
     page_size: usize,
@@ -58,10 +60,20 @@ impl Vault {
     pub(crate) fn new() -> Self {
         Vault {
             readers: HashSet::new(),
+            counts: VaultCounts::default(),
             objects: BTreeMap::new(),
             page_size: 25,
         }
     }
+}
+
+/// Calls one vault received (the totals across vaults are in `Counts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VaultCounts {
+    /// Unauthenticated requests answered with the 401 challenge.
+    pub challenges: usize,
+    /// Authorized object GETs.
+    pub gets: usize,
 }
 
 /// Fills one fake vault.
@@ -159,6 +171,21 @@ impl VaultHandle {
         version
     }
 
+    /// An App Service certificate as Key Vault holds it: a plain secret (no `kid`, no backing
+    /// Key Vault certificate) with the PFX as base64 text and content type
+    /// `application/x-pkcs12` — `az keyvault secret show` prints `"kid": null` for it (Go
+    /// provider issue #1952, whose reporter checked exactly that; #273).
+    pub fn app_service_certificate(&self, name: &str, pfx_base64: &str) -> String {
+        self.add(
+            name,
+            Stored::Secret {
+                value: pfx_base64.to_owned(),
+                content_type: Some("application/x-pkcs12".to_owned()),
+                kid: None,
+            },
+        )
+    }
+
     /// Enables or disables one version.
     pub fn set_enabled(&self, collection: &str, name: &str, version: &str, enabled: bool) {
         self.with(|v| {
@@ -170,6 +197,11 @@ impl VaultHandle {
                 }
             }
         });
+    }
+
+    /// Calls this vault received so far.
+    pub fn counts(&self) -> VaultCounts {
+        self.with(|v| v.counts)
     }
 
     /// The vault's host name in the public cloud.
@@ -228,10 +260,17 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
     }
     let (vault_name, suffix) = req.host.split_once('.').unwrap_or((req.host.as_str(), ""));
     let resource = format!("https://{suffix}");
+    let count = |f: fn(&mut VaultCounts)| {
+        let mut vaults = state.vaults.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(vault) = vaults.get_mut(vault_name) {
+            f(&mut vault.counts);
+        }
+    };
     let Some(bearer) = req
         .header("authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
     else {
+        count(|c| c.challenges += 1);
         state.counters.challenges.fetch_add(1, Ordering::Relaxed);
         return Ok(challenge(&resource));
     };
@@ -255,8 +294,8 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
     if let Some(reply) = fault(state, Target::Vault) {
         return reply;
     }
-    let vaults = state.vaults.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(vault) = vaults.get(vault_name) else {
+    let mut vaults = state.vaults.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(vault) = vaults.get_mut(vault_name) else {
         // A vault name nobody created: Azure DNS would not resolve it; the test resolver
         // sends it here anyway, so answer like a vault the caller may not read.
         return kv_error(
@@ -337,6 +376,7 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
         }
         [] | [_] => {
             state.counters.gets.fetch_add(1, Ordering::Relaxed);
+            vault.counts.gets += 1;
             let wanted = rest.first().copied().filter(|v| !v.is_empty());
             let version = match wanted {
                 None => versions.last(),
