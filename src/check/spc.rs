@@ -213,6 +213,15 @@ fn describe_plan(
             plan.cloud.name().as_str()
         ));
     }
+    let vaults = plan.vaults();
+    if vaults.len() > 1 {
+        report.notes.push(format!(
+            "objects are read from {} vaults ({}) with the one identity, tenant and cloud of the \
+             class: that identity needs read access on each of them",
+            vaults.len(),
+            vaults.join(", ")
+        ));
+    }
     for spec in &plan.objects {
         if spec.has_history() {
             let (what, role) = match spec.object_type {
@@ -249,7 +258,9 @@ fn describe_plan(
                 }
                 .to_owned(),
                 json_pointer: spec.json_pointer.clone(),
+                part: spec.part.map(|p| p.as_str().to_owned()),
                 optional: spec.optional,
+                vault: plan.vault_of(spec).to_owned(),
             });
         }
     }
