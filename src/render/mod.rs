@@ -25,7 +25,7 @@ mod json;
 mod jwk;
 mod keys;
 mod pem;
-mod pkcs12;
+pub mod pkcs12;
 
 use zeroize::Zeroizing;
 
