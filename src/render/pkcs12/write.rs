@@ -4,7 +4,7 @@
 //!
 //! Pure: the caller supplies the random bytes (salts, IVs).
 
-use der::asn1::{BmpString, ContextSpecific, ObjectIdentifier, OctetString, SetOfVec};
+use der::asn1::{BmpString, ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
 use pkcs12::cms::cert::x509::attr::{Attribute, AttributeValue, Attributes};
 use pkcs12::cms::cert::x509::spki::AlgorithmIdentifierOwned;
@@ -190,14 +190,10 @@ fn attributes(attrs: &BagAttributes) -> Result<Option<Attributes>, Pkcs12Error> 
     Ok((!set.is_empty()).then_some(set))
 }
 
-/// `[0] EXPLICIT value`, as a SafeBag's `bagValue` TLV.
-fn explicit<T: der::EncodeValue + der::Tagged>(value: T) -> Result<Vec<u8>, Pkcs12Error> {
-    let wrapped = ContextSpecific {
-        tag_number: der::TagNumber(0),
-        tag_mode: der::TagMode::Explicit,
-        value,
-    };
-    wrapped.to_der().map_err(der_err)
+/// A SafeBag's `bagValue`: the value's DER, which `SafeBag`'s encoder wraps in `[0] EXPLICIT`
+/// (its decoder keeps the wrapper; the reader unwraps it).
+fn bag_value<T: Encode>(value: &T) -> Result<Vec<u8>, Pkcs12Error> {
+    value.to_der().map_err(der_err)
 }
 
 fn data_content(bytes: Vec<u8>) -> Result<Any, Pkcs12Error> {
@@ -248,16 +244,17 @@ fn key_bag(
         match crypt::encrypt(profile.keys, key.pkcs8, profile.password, random)
             .map_err(crypt_err)?
         {
+            // Checked to be one DER value, as SafeBag's encoder needs.
             None => (
                 KEY_BAG,
-                explicit(Any::from_der(key.pkcs8).map_err(der_err)?)?,
+                bag_value(&Any::from_der(key.pkcs8).map_err(der_err)?)?,
             ),
             Some((encryption_algorithm, ciphertext)) => {
                 let info = EncryptedPrivateKeyInfo {
                     encryption_algorithm,
                     encrypted_data: OctetString::new(ciphertext).map_err(der_err)?,
                 };
-                (SHROUDED_KEY_BAG, explicit(info)?)
+                (SHROUDED_KEY_BAG, bag_value(&info)?)
             }
         };
     Ok(SafeBag {
@@ -274,7 +271,7 @@ fn cert_bag(cert: &CertEntry<'_>) -> Result<SafeBag, Pkcs12Error> {
     };
     Ok(SafeBag {
         bag_id: CERT_BAG,
-        bag_value: explicit(bag)?,
+        bag_value: bag_value(&bag)?,
         bag_attributes: attributes(&cert.attributes)?,
     })
 }
