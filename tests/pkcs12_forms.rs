@@ -246,19 +246,26 @@ fn iteration_counts_over_the_cap_are_refused_before_any_work() {
     }];
     let err = pkcs12::write(&keys, &[], &profile, &mut |b| fastrand::fill(b)).unwrap_err();
     assert!(err.to_string().contains("outside 1..=1000000"), "{err}");
-    // A bundle whose MAC claims 2,000,000 iterations (written by p12-keystore) is refused
-    // as malformed, not computed.
-    let mut store = p12_keystore::KeyStore::new();
-    store.add_entry(
-        "c",
-        p12_keystore::KeyStoreEntry::Certificate(
-            p12_keystore::Certificate::from_der(&one.certs[0]).unwrap(),
-        ),
-    );
-    if let Ok(pfx) = store.writer("").mac_iterations(2_000_000).write() {
-        let started = std::time::Instant::now();
-        let err = pkcs12::open(&pfx).unwrap_err();
-        assert!(matches!(err, Pkcs12Error::Malformed(_)), "{err:?}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // A bundle whose MAC claims 8,388,607 iterations is refused as malformed, not computed:
+    // written with 65,536 (the last element of the file, `02 03 01 00 00`), then patched.
+    let mut profile = Profile::openssl_legacy();
+    if let Some(mac) = &mut profile.mac {
+        mac.iterations = 65_536;
     }
+    let certs = [pkcs12::CertEntry {
+        der: &one.certs[0],
+        attributes: Default::default(),
+    }];
+    let mut pfx = pkcs12::write(&[], &certs, &profile, &mut |b| fastrand::fill(b))
+        .unwrap()
+        .to_vec();
+    assert!(pkcs12::open(&pfx).is_ok());
+    let tail = pfx.len() - 5;
+    assert_eq!(pfx[tail..], [0x02, 0x03, 0x01, 0x00, 0x00]);
+    pfx[tail + 2..].copy_from_slice(&[0x7f, 0xff, 0xff]);
+    let started = std::time::Instant::now();
+    let err = pkcs12::open(&pfx).unwrap_err();
+    assert!(matches!(err, Pkcs12Error::Malformed(_)), "{err:?}");
+    assert!(err.to_string().contains("8388607"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(100));
 }

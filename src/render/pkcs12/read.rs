@@ -12,7 +12,7 @@ use pkcs12::pbe_params::EncryptedPrivateKeyInfo;
 use pkcs12::pfx::Pfx;
 use pkcs12::safe_bag::SafeContents;
 use pkcs12::{AuthenticatedSafe, CertBag};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::Pkcs12Error;
 use super::crypt::{self, CryptError, EmptyPassword};
@@ -192,7 +192,7 @@ fn read_bags(
     forms: &[EmptyPassword; 2],
     opened: &mut Opened,
 ) -> Result<(), Pkcs12Error> {
-    for bag in bags {
+    for mut bag in bags {
         match bag.bag_id {
             KEY_BAG => {
                 let key = ContextSpecific::<Any>::from_der(&bag.bag_value)
@@ -229,6 +229,8 @@ fn read_bags(
             }
             _ => {}
         }
+        // A plain keyBag's value is the key itself.
+        bag.bag_value.zeroize();
     }
     Ok(())
 }

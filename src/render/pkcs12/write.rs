@@ -14,7 +14,7 @@ use pkcs12::cms::enveloped_data::EncryptedContentInfo;
 use pkcs12::pbe_params::EncryptedPrivateKeyInfo;
 use pkcs12::pfx::{Pfx, Version};
 use pkcs12::{CertBag, DigestInfo, MacData, SafeBag};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::Pkcs12Error;
 use super::crypt::{self, EmptyPassword, Encryption};
@@ -206,12 +206,15 @@ fn data_content(bytes: Vec<u8>) -> Result<Any, Pkcs12Error> {
 
 /// A safe of `bags`, plain or encrypted.
 fn safe(
-    bags: Vec<SafeBag>,
+    mut bags: Vec<SafeBag>,
     encryption: Encryption,
     form: EmptyPassword,
     random: &mut dyn FnMut(&mut [u8]),
 ) -> Result<ContentInfo, Pkcs12Error> {
-    let contents = Zeroizing::new(bags.to_der().map_err(der_err)?);
+    let encoded = bags.to_der().map_err(der_err);
+    // A plain keyBag's value is the key itself.
+    bags.iter_mut().for_each(|b| b.bag_value.zeroize());
+    let contents = Zeroizing::new(encoded?);
     match crypt::encrypt(encryption, &contents, form, random).map_err(crypt_err)? {
         None => Ok(ContentInfo {
             content_type: DATA,
