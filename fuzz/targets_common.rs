@@ -8,16 +8,15 @@
 #![allow(dead_code)] // each fuzz binary uses one function
 
 use akv_csi_provider::check::{Input, check_inputs};
-use akv_csi_provider::mount::params::{self, PlanDefaults};
-use akv_csi_provider::mount::plan::{
+use akv_csi_provider::keyvault::{Fetched, Jwk, version_of};
+use akv_csi_provider::render::{CONTENT_TYPE_PKCS12, RenderOptions, public_key_der, render};
+use akv_csi_provider::spc::params::{self, PlanDefaults};
+use akv_csi_provider::spc::plan::{
     MountPlan, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType,
 };
-use akv_csi_provider::mount::request::{Attributes, Secrets};
-use akv_csi_provider::mount::tokens::{TOKENS_KEY, azure_token};
-use akv_csi_provider::mount::{RawRequest, plan_request};
-use akv_csi_provider::render::{
-    CONTENT_TYPE_PKCS12, Fetched, Jwk, RenderOptions, public_key_der, render, version_of,
-};
+use akv_csi_provider::spc::request::{Attributes, Secrets};
+use akv_csi_provider::spc::tokens::{TOKENS_KEY, azure_token};
+use akv_csi_provider::spc::{RawRequest, plan_request};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;

@@ -1,4 +1,6 @@
-//! Azure clouds: the names a SecretProviderClass may use and the endpoints each implies.
+//! Azure clouds: the names a SecretProviderClass may use and the endpoints each implies,
+//! including Azure Stack's from its environment file. Imports only [`crate::syntax`]; `spc`
+//! above names a cloud per plan.
 
 use std::fmt;
 use std::path::Path;
@@ -168,7 +170,7 @@ pub fn parse_environment(bytes: &[u8]) -> Result<CloudEndpoints, String> {
     let env: EnvironmentFile = serde_json::from_slice(bytes).map_err(|e| {
         format!(
             "not valid JSON for an environment ({})",
-            crate::mount::request::JsonProblem::from_json_error(&e)
+            crate::syntax::JsonProblem::from_json_error(&e)
         )
     })?;
     let authority = env.active_directory_endpoint.trim();

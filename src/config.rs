@@ -1,5 +1,6 @@
 //! Process flags. Names, spellings and defaults follow the reference Go provider so an existing
-//! DaemonSet or Helm values file keeps working; per-request parameters live in `mount::params`.
+//! DaemonSet or Helm values file keeps working; per-request parameters live in `spc::params`.
+//! Above `mount`: [`Config::mount_settings`] turns the flags into the pipeline's settings.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::cloud::CloudName;
+use crate::syntax::{parse_go_bool, parse_go_duration};
 
 /// Command line of `akv-csi-provider`. Without a subcommand the provider serves.
 #[derive(Debug, Clone, Parser)]
@@ -156,7 +158,7 @@ impl Config {
     /// The per-Mount settings these flags imply.
     pub fn mount_settings(&self) -> crate::mount::MountSettings {
         crate::mount::MountSettings {
-            defaults: crate::mount::PlanDefaults {
+            defaults: crate::spc::PlanDefaults {
                 cloud: self.cloud_name,
                 environment_file: self.azure_environment_filepath.clone(),
             },
@@ -203,51 +205,6 @@ fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
 
 fn parse_cloud_name(s: &str) -> Result<CloudName, String> {
     CloudName::parse(s).ok_or_else(|| format!("unknown cloud {s:?}; {}", CloudName::EXPECTED))
-}
-
-/// Parses a boolean the way Go's `strconv.ParseBool` does, so flags and SecretProviderClass
-/// parameters written for the reference keep their meaning.
-pub fn parse_go_bool(s: &str) -> Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!("{s:?} is not a boolean (use true or false)")),
-    }
-}
-
-/// Parses a Go `time.Duration` string (`5s`, `1m30s`, `250ms`, `1.5h`).
-pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration (e.g. 5s, 500ms, 1m30s)");
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -339,25 +296,5 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::Check(a)) if a.output == OutputFormat::Text));
         assert!(Cli::try_parse_from(["akv-csi-provider", "check"]).is_err());
         assert!(Cli::try_parse_from(["akv-csi-provider", "check", "--output=xml", "a"]).is_err());
-    }
-
-    #[test]
-    fn go_durations() {
-        for (s, ms) in [
-            ("5s", 5000),
-            ("500ms", 500),
-            ("1m30s", 90_000),
-            ("1.5s", 1500),
-            ("0", 0),
-        ] {
-            assert_eq!(
-                parse_go_duration(s).unwrap(),
-                Duration::from_millis(ms),
-                "{s}"
-            );
-        }
-        for s in ["", "5", "s", "5x", "-1s", "1..2s"] {
-            assert!(parse_go_duration(s).is_err(), "{s}");
-        }
     }
 }

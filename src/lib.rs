@@ -2,14 +2,26 @@
 //!
 //! The driver calls us over a Unix socket (`proto/v1alpha1/service.proto`). A request flows:
 //!
-//! 1. [`grpc`] decodes the `MountRequest` and is the only place errors become gRPC statuses;
-//! 2. [`mount::request`] decodes the JSON strings, [`mount::params`] and [`mount::objects`]
-//!    validate them into a typed [`mount::MountPlan`] (raw maps never travel further);
-//! 3. later stages obtain an Entra token for the plan's identity, read Key Vault and render files.
+//! 1. [`server`] owns the socket (owner-only, stale-socket removal, graceful shutdown) and hands
+//!    calls to [`grpc`], which decodes the `MountRequest` and is the only place errors become
+//!    gRPC statuses;
+//! 2. [`mount`], the pipeline, wires the rest: [`spc`] decodes the request and validates the
+//!    SecretProviderClass into a typed [`spc::MountPlan`] (raw maps never travel further);
+//!    [`auth`] gets an Entra token for the plan's identity; [`keyvault`] reads the objects
+//!    (what it returns is [`keyvault::Fetched`]); [`render`] turns them into files.
 //!
-//! [`server`] owns the socket (owner-only, stale-socket removal, graceful shutdown);
-//! [`config`] the process flags; [`cloud`] the Azure clouds and their endpoints; [`check`] the
-//! `check` subcommand, which runs step 2 over SecretProviderClass manifests.
+//! The modules form layers; each imports only modules below it (`tests/module_cycles.rs`
+//! fails on any cycle, and on any import of `testkit`):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | shared leaves | [`syntax`] (Go bool/duration spellings, quiet JSON errors), [`cache`], [`http`], [`telemetry`], [`client`], [`proto`] |
+//! | the model | [`cloud`] (cloud names, endpoints) → [`spc`] (request, parameters, objects, token map, plan) |
+//! | the work | [`auth`] (credentials) → [`keyvault`] (reads, [`keyvault::Fetched`]) → [`render`] (files, versions) |
+//! | the pipeline | [`mount`] (plan → identity → reads → render, failure messages) |
+//! | the edges | [`config`] (flags → settings), [`check`] (the `check` command, step 2 only), [`grpc`] → [`server`], [`admin`] (`/healthz`, `/metrics`), this crate root |
+//!
+//! `testkit` (feature `testkit`) may use any of them; nothing in the library uses it.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -26,6 +38,8 @@ pub mod keyvault;
 pub mod mount;
 pub mod render;
 pub mod server;
+pub mod spc;
+pub mod syntax;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

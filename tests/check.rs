@@ -158,6 +158,52 @@ fn warnings_and_notes_keep_a_class_valid() {
 }
 
 #[test]
+fn aliases_the_driver_writer_refuses_are_problems() {
+    let spc = "\
+apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata: {name: reserved, namespace: app}
+spec:
+  provider: azure
+  parameters:
+    keyvaultName: my-vault
+    tenantID: 00000000-0000-0000-0000-000000000001
+    clientID: 00000000-0000-0000-0000-000000000002
+    objects: |
+      array:
+        - |
+          objectName: one
+          objectType: secret
+          objectAlias: ..data
+        - |
+          objectName: two
+          objectType: secret
+          objectAlias: ..x/y
+        - |
+          objectName: three
+          objectType: secret
+          objectAlias: '.'
+        - |
+          objectName: four
+          objectType: secret
+          objectAlias: a/..data
+";
+    let (code, out, err) = check(&["-"], spc);
+    assert_eq!(code, 1, "{out}{err}");
+    let reserved = "must not start with \"..\": the Secrets Store CSI Driver's atomic writer keeps its own ..data link and ..<timestamp> directories there and refuses such paths";
+    for want in [
+        "<stdin>: document 1 (line 1): SecretProviderClass app/reserved: invalid".to_owned(),
+        format!(r#"problem: objects[0] (objectName "one"): objectAlias "..data" {reserved}"#),
+        format!(r#"problem: objects[1] (objectName "two"): objectAlias "..x/y" {reserved}"#),
+        r#"problem: objects[2] (objectName "three"): objectAlias "." must not be ".", the volume's own directory: the Secrets Store CSI Driver cannot write a file there"#.to_owned(),
+    ] {
+        assert!(has_line(&out, &want), "missing {want:?} in\n{out}");
+    }
+    // `a/..data` is a path the driver writes: not a problem.
+    assert!(!out.contains("objects[3]"), "{out}");
+}
+
+#[test]
 fn standard_input_and_the_service_principal_note() {
     let spc = "\
 apiVersion: secrets-store.csi.x-k8s.io/v1

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use akv_csi_provider::cloud::CloudName;
-use akv_csi_provider::mount::params::{self, PlanDefaults};
-use akv_csi_provider::mount::plan::{
+use akv_csi_provider::spc::params::{self, PlanDefaults};
+use akv_csi_provider::spc::plan::{
     CloudSelection, Identity, MountPlan, ObjectEncoding, ObjectFormat, ObjectType,
 };
-use akv_csi_provider::mount::request::{Attributes, Secrets};
-use akv_csi_provider::mount::{RawRequest, plan_request};
+use akv_csi_provider::spc::request::{Attributes, Secrets};
+use akv_csi_provider::spc::{RawRequest, plan_request};
 use secrecy::ExposeSecret;
 
 const TOKENS: &str = r#"{"api://AzureADTokenExchange":{"token":"eyJ.test.jwt","expirationTimestamp":"2026-11-22T17:18:32Z"}}"#;
@@ -700,6 +700,49 @@ fn object_rules() {
         &[],
         &["longer than 4096"],
     );
+}
+
+/// The driver's atomic writer keeps `..data` and `..<timestamp>` in the volume and refuses any
+/// path whose first element starts with `..` and is longer than 2; `.` is the volume itself
+/// (research/driver.md §1.6). Refused up front, naming the rule.
+#[test]
+fn aliases_the_driver_writer_refuses() {
+    let reserved = "must not start with \"..\": the Secrets Store CSI Driver's atomic writer";
+    let volume = "must not be \".\", the volume's own directory";
+    let cases: &[(&str, &str)] = &[
+        ("..data", reserved),
+        ("..data/tls.crt", reserved),
+        ("..x/y", reserved),
+        ("'...'", reserved),
+        ("..2026_01_01_00_00_00.123", reserved),
+        ("'.'", volume),
+        (".", volume),
+    ];
+    for (alias, rule) in cases {
+        let fields = format!("objectName: c\nobjectType: secret\nobjectAlias: {alias}");
+        rejects(
+            &with_objects(&[&fields]),
+            &[],
+            &["objects[0] (objectName \"c\"): objectAlias", rule],
+        );
+        // With history the alias is a directory; the rule is the same.
+        let fields = format!("{fields}\nobjectVersionHistory: 2");
+        rejects(&with_objects(&[&fields]), &[], &[rule]);
+    }
+    // `..` alone, and `..` later in the path, keep their own rule.
+    rejects(
+        &with_objects(&["objectName: c\nobjectType: secret\nobjectAlias: .."]),
+        &[],
+        &[".. path element"],
+    );
+    // What the driver accepts stays accepted: a single leading dot, `..` inside a name or past
+    // the first element.
+    for alias in [".data", ".hidden/x", "a..b", "a/..data", "dir/...", "x.."] {
+        let p = plan(&with_objects(&[&format!(
+            "objectName: c\nobjectType: secret\nobjectAlias: '{alias}'"
+        )]));
+        assert_eq!(p.objects[0].alias, alias);
+    }
 }
 
 #[test]

@@ -6,10 +6,10 @@
 #[path = "../fuzz/targets_common.rs"]
 mod targets_common;
 
-use akv_csi_provider::mount::ParamError;
-use akv_csi_provider::mount::params::{self, PlanDefaults};
-use akv_csi_provider::mount::request::{Attributes, Secrets};
-use akv_csi_provider::mount::tokens::{AZURE_AUDIENCE, TOKENS_KEY, azure_token};
+use akv_csi_provider::spc::ParamError;
+use akv_csi_provider::spc::params::{self, PlanDefaults};
+use akv_csi_provider::spc::request::{Attributes, Secrets};
+use akv_csi_provider::spc::tokens::{AZURE_AUDIENCE, TOKENS_KEY, azure_token};
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use proptest::prelude::*;

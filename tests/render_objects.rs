@@ -4,10 +4,9 @@
 
 mod render_support;
 
-use akv_csi_provider::mount::plan::{ObjectEncoding, ObjectFormat, ObjectType};
-use akv_csi_provider::render::{
-    CONTENT_TYPE_PEM, Fetched, Jwk, RenderError, RenderOptions, Rendered, render,
-};
+use akv_csi_provider::keyvault::{Fetched, Jwk};
+use akv_csi_provider::render::{CONTENT_TYPE_PEM, RenderError, RenderOptions, Rendered, render};
+use akv_csi_provider::spc::plan::{ObjectEncoding, ObjectFormat, ObjectType};
 use base64::Engine as _;
 use rcgen::PublicKeyData as _;
 use render_support::*;

@@ -7,9 +7,9 @@ mod render_support;
 
 use std::path::Path;
 
-use akv_csi_provider::mount::plan::{ObjectEncoding, ObjectFormat, ObjectType};
 use akv_csi_provider::render::pkcs12::{EmptyPassword, Profile};
 use akv_csi_provider::render::{CONTENT_TYPE_PKCS12, RenderError, RenderOptions, render};
+use akv_csi_provider::spc::plan::{ObjectEncoding, ObjectFormat, ObjectType};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use render_support::*;

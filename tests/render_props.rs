@@ -4,14 +4,14 @@
 
 mod render_support;
 
-use akv_csi_provider::mount::plan::{ObjectEncoding, ObjectFormat, ObjectType};
+use akv_csi_provider::keyvault::{Fetched, Jwk};
 use akv_csi_provider::render::pkcs12::{
     self, EmptyPassword, Encryption, Layout, MacDigest, MacSpec, Profile,
 };
 use akv_csi_provider::render::{
-    CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, ChainLink, Fetched, Jwk, RenderOptions, order_chain,
-    render,
+    CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, ChainLink, RenderOptions, order_chain, render,
 };
+use akv_csi_provider::spc::plan::{ObjectEncoding, ObjectFormat, ObjectType};
 use base64::Engine as _;
 use proptest::prelude::*;
 use render_support::*;

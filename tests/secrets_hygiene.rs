@@ -181,20 +181,20 @@ async fn nothing_secret_reaches_logs_errors_or_debug_output() {
     }
 
     // Debug output of everything that holds secrets.
-    let request = akv_csi_provider::mount::request::decode(
+    let request = akv_csi_provider::spc::request::decode(
         &serde_json::to_string(&wi).unwrap(),
         &serde_json::to_string(&secrets(SP_SECRET)).unwrap(),
         "420",
     )
     .unwrap();
-    let plan = akv_csi_provider::mount::params::parse(
+    let plan = akv_csi_provider::spc::params::parse(
         &request.attributes,
         &request.secrets,
         0o644,
         &Default::default(),
     )
     .unwrap();
-    let fetched = akv_csi_provider::render::Fetched::Secret {
+    let fetched = akv_csi_provider::keyvault::Fetched::Secret {
         id: "https://kv-demo.vault.azure.net/secrets/plain/1".into(),
         value: zeroize::Zeroizing::new(SECRET_VALUE.into()),
         content_type: None,

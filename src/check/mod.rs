@@ -1,5 +1,5 @@
 //! `akv-csi-provider check FILE...`: validates the `provider: azure` SecretProviderClasses in
-//! YAML manifests with the parser Mount uses ([`crate::mount::params::parse`]) and reports, per
+//! YAML manifests with the parser Mount uses ([`crate::spc::params::parse`]) and reports, per
 //! class, the files it would write or every problem, plus warnings about valid-but-suspicious
 //! settings. [`check_inputs`] is pure; [`run`] reads the files and prints.
 
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::config::{CheckArgs, OutputFormat};
-use crate::mount::PlanDefaults;
+use crate::spc::PlanDefaults;
 
 pub use manifest::{API_GROUP, FoundSpc, find_spcs};
 pub use spc::{DEFAULT_MODE, check_spc};

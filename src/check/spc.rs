@@ -10,10 +10,10 @@ use serde_json::Value;
 use super::manifest::{API_GROUP, FoundSpc};
 use super::{FileEntry, SpcReport};
 use crate::cloud::CloudName;
-use crate::mount::plan::{Identity, MountPlan, ObjectEncoding, ObjectFormat, ObjectType};
-use crate::mount::request::{Attributes, Secrets};
-use crate::mount::tokens::{AZURE_AUDIENCE, TOKENS_KEY};
-use crate::mount::{PlanDefaults, params};
+use crate::spc::plan::{Identity, MountPlan, ObjectEncoding, ObjectFormat, ObjectType};
+use crate::spc::request::{Attributes, Secrets};
+use crate::spc::tokens::{AZURE_AUDIENCE, TOKENS_KEY};
+use crate::spc::{PlanDefaults, params};
 
 /// The driver's default file mode (`permission` "420") when an object has no `filePermission`.
 pub const DEFAULT_MODE: u32 = 0o644;

@@ -139,7 +139,7 @@ fn render_files(out: &mut String, files: &[FileEntry]) {
 mod tests {
     use super::*;
     use crate::check::{Input, check_inputs};
-    use crate::mount::PlanDefaults;
+    use crate::spc::PlanDefaults;
 
     #[test]
     fn renders_a_table_and_a_summary() {

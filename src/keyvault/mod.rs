@@ -1,7 +1,12 @@
 //! Reading objects from Key Vault with the official SDK clients: one set of clients per vault
 //! and identity, our own retries inside the Mount's deadline, version history through the
-//! paged `versions` listing, and every failure classified for the edge.
+//! paged `versions` listing, and every failure classified for the edge. What a read returns,
+//! [`Fetched`] (SDK-free), lives here too; the renderer above takes it.
+//!
+//! Imports the plan's object types ([`crate::spc::plan`]), [`crate::auth`] (credentials and
+//! their errors) and [`crate::http`].
 
+mod fetched;
 pub mod models;
 pub mod retry;
 
@@ -20,9 +25,10 @@ use futures_util::TryStreamExt;
 use tokio::time::Instant;
 
 use crate::auth::{AuthError, auth_error};
-use crate::mount::plan::{ObjectSpec, ObjectType};
-use crate::render::Fetched;
+use crate::spc::plan::{ObjectSpec, ObjectType};
 use retry::{RetryPolicy, Verdict};
+
+pub use fetched::{Fetched, Jwk, version_of};
 
 /// Why an object could not be read. Context (object, vault, identity) is added by the caller.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -294,9 +300,7 @@ impl VaultReader {
             Some(pinned) => {
                 let at = listed
                     .iter()
-                    .position(|(_, id, _)| {
-                        crate::render::version_of(id).eq_ignore_ascii_case(pinned)
-                    })
+                    .position(|(_, id, _)| version_of(id).eq_ignore_ascii_case(pinned))
                     .ok_or(KvError::NotFound)?;
                 if !listed[at].2 {
                     return Err(KvError::Disabled {
@@ -311,7 +315,7 @@ impl VaultReader {
             .skip(start)
             .filter(|(_, _, enabled)| *enabled)
             .take(spec.history as usize)
-            .map(|(_, id, _)| crate::render::version_of(&id).to_owned())
+            .map(|(_, id, _)| version_of(&id).to_owned())
             .collect();
         if chosen.is_empty() {
             return Err(KvError::NoEnabledVersion);

@@ -1,5 +1,5 @@
-//! Key Vault's JSON models (as the SDK decodes them) → what the renderer takes. Pure, so the
-//! fuzzer drives exactly the code a Mount runs.
+//! Key Vault's JSON models (as the SDK decodes them) → [`Fetched`], what the renderer takes.
+//! Pure, so the fuzzer drives exactly the code a Mount runs.
 
 use azure_core::time::OffsetDateTime;
 use azure_security_keyvault_certificates::models::{Certificate, CertificateProperties};
@@ -7,8 +7,7 @@ use azure_security_keyvault_keys::models::{Key, KeyProperties};
 use azure_security_keyvault_secrets::models::{Secret, SecretProperties};
 use zeroize::Zeroizing;
 
-use super::KvError;
-use crate::render::{Fetched, Jwk};
+use super::{Fetched, Jwk, KvError};
 
 fn malformed(what: &str) -> KvError {
     KvError::Malformed {

@@ -2,7 +2,7 @@
 //! for which identity, and what to change. They become pod events, so they carry no secret.
 
 use crate::keyvault::KvError;
-use crate::mount::plan::{ObjectSpec, ObjectType};
+use crate::spc::plan::{ObjectSpec, ObjectType};
 
 /// Everything a failure message may name.
 #[derive(Debug, Clone)]

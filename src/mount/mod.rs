@@ -1,26 +1,25 @@
-//! One Mount: decode the request, validate it into a [`plan::MountPlan`], fetch, render.
+//! The Mount pipeline, on top of everything it wires: the request becomes a plan
+//! ([`crate::spc`]), the plan's identity a credential ([`crate::auth`]), its objects Key Vault
+//! reads ([`crate::keyvault`]) shared across Mounts (`reads`), and what they return files
+//! ([`crate::render`]). Failures become [`Error`]s whose messages name the fix ([`failure`]);
+//! `grpc` above maps them to status codes. Nothing below imports this module.
 
 pub mod failure;
 mod mounter;
-pub mod objects;
-pub mod params;
-pub mod plan;
 mod reads;
-pub mod request;
-pub mod tokens;
 
 use std::time::Duration;
 
+/// The request `Mounter::mount` takes: the driver's raw strings.
+pub use crate::spc::RawRequest;
 pub use mounter::{MountSummary, Mounter};
-pub use params::{ParamError, ParamErrors, PlanDefaults};
-pub use plan::MountPlan;
-pub use request::RequestError;
 
 use crate::auth::AuthError;
 use crate::cloud::EnvFileError;
 use crate::keyvault::KvError;
 use crate::keyvault::retry::RetryPolicy;
-use crate::render::{RenderError, RenderOptions};
+use crate::render::{ObjectVersion, OutputFile, RenderError, RenderOptions};
+use crate::spc::{ParamErrors, PlanDefaults, PlanError, RequestError};
 
 /// The driver's default receive limit; a response must stay below it (with room for framing).
 pub const MAX_RESPONSE_BYTES: usize = (4 << 20) - (64 << 10);
@@ -85,43 +84,11 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 }
-/// A file for the driver to write.
-#[derive(Clone, PartialEq, Eq)]
-pub struct OutputFile {
-    pub path: String,
-    pub mode: u32,
-    pub contents: zeroize::Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for OutputFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutputFile")
-            .field("path", &self.path)
-            .field("mode", &format_args!("{:o}", self.mode))
-            .field("contents", &format_args!("<{} bytes>", self.contents.len()))
-            .finish()
-    }
-}
-
-/// `(id, version)` of one written file or absent optional object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectVersion {
-    pub id: String,
-    pub version: String,
-}
-
 /// What a successful Mount returns: all files, and at least one version entry.
 #[derive(Debug, Default)]
 pub struct MountOutput {
     pub files: Vec<OutputFile>,
     pub versions: Vec<ObjectVersion>,
-}
-
-/// The raw string fields of a `MountRequest`.
-pub struct RawRequest<'a> {
-    pub attributes: &'a str,
-    pub secrets: &'a str,
-    pub permission: &'a str,
 }
 
 /// Knobs from the process flags.
@@ -154,13 +121,11 @@ impl Default for MountSettings {
     }
 }
 
-/// Decodes and validates a request into a plan. Shared by Mount and `check`; no I/O.
-pub fn plan_request(raw: &RawRequest<'_>, defaults: &PlanDefaults) -> Result<MountPlan, Error> {
-    let request = request::decode(raw.attributes, raw.secrets, raw.permission)?;
-    Ok(params::parse(
-        &request.attributes,
-        &request.secrets,
-        request.permission,
-        defaults,
-    )?)
+impl From<PlanError> for Error {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Request(e) => Error::Request(e),
+            PlanError::Params(e) => Error::Params(e),
+        }
+    }
 }

@@ -12,11 +12,8 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::failure::{self, ObjectContext};
-use super::plan::{Identity, MountPlan, ObjectSpec};
 use super::reads::{ReadKey, ReadResult, SharedReads};
-use super::{
-    Error, MAX_RESPONSE_BYTES, MountOutput, MountSettings, ObjectVersion, RawRequest, plan_request,
-};
+use super::{Error, MAX_RESPONSE_BYTES, MountOutput, MountSettings};
 use crate::auth::{
     Authenticator, IdentityCredential, IdentityKey, client_options, identity_key,
     service_account_expiry,
@@ -24,6 +21,10 @@ use crate::auth::{
 use crate::cache::BoundedCache;
 use crate::keyvault::retry::Verdict;
 use crate::keyvault::{KvError, VaultReader};
+use crate::render::ObjectVersion;
+use crate::spc::paths::validate_relative_path;
+use crate::spc::plan::{Identity, MountPlan, ObjectSpec, ObjectType};
+use crate::spc::{RawRequest, plan_request, request};
 use crate::telemetry::metrics::{KeyVaultLabels, Metrics, VaultLabels};
 
 /// Credentials without a service-account token (secrets, VM, pod identity) are rebuilt this often.
@@ -49,7 +50,7 @@ impl std::fmt::Debug for Mounter {
 }
 
 /// Objects that read the same Key Vault data (same type, name, version, history) are read once.
-type GroupKey = (super::plan::ObjectType, String, Option<String>, u32);
+type GroupKey = (ObjectType, String, Option<String>, u32);
 
 /// Who a Mount was for (no secrets): the fields of its log line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,7 +117,7 @@ fn read_object(
 
 /// Who an invalid request was for, as far as kubelet's keys say (for the log line).
 fn summary_of_invalid(raw: &RawRequest<'_>) -> Option<MountSummary> {
-    let request = super::request::decode(raw.attributes, "null", "420").ok()?;
+    let request = request::decode(raw.attributes, "null", "420").ok()?;
     let get = |k: &str| request.attributes.get(k).unwrap_or_default().to_owned();
     Some(MountSummary {
         pod: get("csi.storage.k8s.io/pod.name"),
@@ -146,7 +147,7 @@ impl Mounter {
 
     /// Validates a request into a plan with this mounter's defaults.
     pub fn plan(&self, raw: &RawRequest<'_>) -> Result<MountPlan, Error> {
-        plan_request(raw, &self.settings.defaults)
+        Ok(plan_request(raw, &self.settings.defaults)?)
     }
 
     /// Runs one Mount within `timeout` (the driver's `grpc-timeout`) or the configured default.
@@ -388,7 +389,7 @@ impl Mounter {
                 for file in &rendered.files {
                     // Companions (`.crt`, `.key`) are only known now: hold them to the
                     // driver's path rules too.
-                    if let Err(problem) = super::objects::validate_relative_path(&file.path) {
+                    if let Err(problem) = validate_relative_path(&file.path) {
                         return Err(Error::RenderedPath {
                             object: spec.label(),
                             path: file.path.clone(),

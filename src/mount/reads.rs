@@ -13,9 +13,8 @@ use tokio::time::Instant;
 
 use crate::auth::IdentityKey;
 use crate::cache::BoundedCache;
-use crate::keyvault::KvError;
-use crate::mount::plan::ObjectType;
-use crate::render::Fetched;
+use crate::keyvault::{Fetched, KvError};
+use crate::spc::plan::ObjectType;
 
 /// Which read: identity, vault, object and the versions asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -7,7 +7,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use zeroize::Zeroizing;
 
 use super::RenderError;
-use crate::mount::plan::ObjectEncoding;
+use crate::spc::plan::ObjectEncoding;
 
 /// Go's `base64.StdEncoding` (padded, not strict about trailing bits).
 const GO_STD: GeneralPurpose = GeneralPurpose::new(

@@ -2,7 +2,7 @@
 //! "x")`) and the reason, and never carries secret material: no value, no key bytes, no decoded
 //! text. The caller maps every variant to gRPC `FAILED_PRECONDITION`.
 
-use crate::mount::plan::ObjectType;
+use crate::spc::plan::ObjectType;
 
 /// One object's content cannot become the files the SecretProviderClass asks for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,11 +7,11 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use der::Encode;
 use der::asn1::{AnyRef, BitStringRef, UintRef};
-use serde::Deserialize;
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use super::RenderError;
 use super::keys::{EC_PUBLIC_KEY, P256, P384, P521, RSA_ENCRYPTION};
+use crate::keyvault::Jwk;
 
 /// Key Vault's base64url, padded or not.
 const B64URL: GeneralPurpose = GeneralPurpose::new(
@@ -20,18 +20,6 @@ const B64URL: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true)
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-
-/// The Key Vault JSON Web Key fields a public key needs (base64url strings); others are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Jwk {
-    pub kty: Option<String>,
-    pub crv: Option<String>,
-    pub n: Option<String>,
-    pub e: Option<String>,
-    pub x: Option<String>,
-    pub y: Option<String>,
-}
 
 /// The key's `SubjectPublicKeyInfo` DER. `object` names the object in errors.
 pub fn public_key_der(jwk: &Jwk, object: &str) -> Result<Vec<u8>, RenderError> {

@@ -17,6 +17,9 @@
 //! reference writes two empty files); `objectEncoding` hex/base64 on PEM output is a clear error
 //! (the reference fails decoding the PEM text); a PFX encrypted with AES (PBES2) is read (the
 //! reference only reads the legacy 3DES/RC2 forms); unknown PKCS#12 bag types are skipped.
+//!
+//! Imports the plan's object types ([`crate::spc::plan`]) and what Key Vault returned
+//! ([`crate::keyvault::Fetched`]); the Mount pipeline above calls [`render`].
 
 mod chain;
 mod encoding;
@@ -24,88 +27,26 @@ mod error;
 mod json;
 mod jwk;
 mod keys;
+mod output;
 mod pem;
 pub mod pkcs12;
 
 use zeroize::Zeroizing;
 
-use crate::mount::plan::{ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType};
-use crate::mount::{ObjectVersion, OutputFile};
+use crate::keyvault::{Fetched, version_of};
+use crate::spc::plan::{ObjectEncoding, ObjectFormat, ObjectSpec};
 
 pub use chain::{ChainError, ChainLink, Ordered, order_chain};
 pub use encoding::decode as decode_encoding;
 pub use error::RenderError;
 pub use json::extract as extract_json_pointer;
-pub use jwk::{Jwk, public_key_der};
+pub use jwk::public_key_der;
+pub use output::{ObjectVersion, OutputFile, Rendered};
 
 /// Content type Key Vault gives a certificate-backed secret stored as PEM.
 pub const CONTENT_TYPE_PEM: &str = "application/x-pem-file";
 /// Content type Key Vault gives a certificate-backed secret stored as PKCS#12.
 pub const CONTENT_TYPE_PKCS12: &str = "application/x-pkcs12";
-
-/// One fetched version of a Key Vault object, independent of any SDK, as the fetcher hands it in.
-#[derive(Clone)]
-pub enum Fetched {
-    /// `GET /secrets/{name}/{version}`.
-    Secret {
-        /// The secret's id URL, e.g. `https://v.vault.azure.net/secrets/name/0123abcd`.
-        id: String,
-        value: Zeroizing<String>,
-        content_type: Option<String>,
-        /// Set when the secret backs a Key Vault certificate.
-        kid: Option<String>,
-    },
-    /// `GET /keys/{name}/{version}`: only the public JWK.
-    Key { id: String, jwk: Jwk },
-    /// `GET /certificates/{name}/{version}`: the leaf certificate's DER.
-    Cert { id: String, cer: Vec<u8> },
-}
-
-impl Fetched {
-    /// The Key Vault object id URL.
-    pub fn id(&self) -> &str {
-        match self {
-            Fetched::Secret { id, .. } | Fetched::Key { id, .. } | Fetched::Cert { id, .. } => id,
-        }
-    }
-
-    fn kind(&self) -> ObjectType {
-        match self {
-            Fetched::Secret { .. } => ObjectType::Secret,
-            Fetched::Key { .. } => ObjectType::Key,
-            Fetched::Cert { .. } => ObjectType::Cert,
-        }
-    }
-}
-
-impl std::fmt::Debug for Fetched {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Fetched::Secret {
-                id,
-                value,
-                content_type,
-                kid,
-            } => f
-                .debug_struct("Secret")
-                .field("id", id)
-                .field("value", &format_args!("<{} bytes>", value.len()))
-                .field("content_type", content_type)
-                .field("kid", kid)
-                .finish(),
-            Fetched::Key { id, jwk } => f
-                .debug_struct("Key")
-                .field("id", id)
-                .field("jwk", jwk)
-                .finish(),
-            Fetched::Cert { id, cer } => f
-                .debug_struct("Cert")
-                .field("id", id)
-                .field("cer", &format_args!("<{} bytes>", cer.len()))
-                .finish(),
-        }
-    }
-}
 
 /// The process flags that change rendering (`--construct-pem-chain`,
 /// `--write-cert-and-key-in-separate-files`).
@@ -123,15 +64,6 @@ impl Default for RenderOptions {
             write_cert_and_key_in_separate_files: false,
         }
     }
-}
-
-/// The files one object produces, one [`ObjectVersion`] per file, and anything worth a log line.
-#[derive(Debug, Default)]
-pub struct Rendered {
-    pub files: Vec<OutputFile>,
-    pub versions: Vec<ObjectVersion>,
-    /// Human-readable notes (for example an incomplete certificate chain); never secret material.
-    pub warnings: Vec<String>,
 }
 
 /// Renders every fetched version of one object. `versions` holds exactly one entry when the
@@ -182,18 +114,6 @@ pub fn render(
         }
     }
     Ok(out)
-}
-
-/// The version of a Key Vault id: the last path segment of `https://v/secrets/name/version`
-/// (empty when the id carries no version).
-pub fn version_of(id: &str) -> &str {
-    let path = id.split(['?', '#']).next().unwrap_or_default();
-    let path = path.split_once("://").map_or(path, |(_, rest)| rest);
-    let segments: Vec<&str> = path.split('/').skip(1).filter(|s| !s.is_empty()).collect();
-    match segments.as_slice() {
-        [_, _, .., last] => last,
-        _ => "",
-    }
 }
 
 /// `(file name suffix, contents)` in the reference's order: `.crt`, `.key`, then the file itself.
@@ -317,28 +237,5 @@ fn check_utf8_encoding(spec: &ObjectSpec, object: &str) -> Result<(), RenderErro
             object: object.to_owned(),
             encoding: encoding::name(other),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::version_of;
-
-    #[test]
-    fn version_is_the_last_segment_of_the_id() {
-        for (id, want) in [
-            (
-                "https://v.vault.azure.net/secrets/name/0123abcd",
-                "0123abcd",
-            ),
-            ("https://v.vault.azure.net/keys/name/abc?x=1", "abc"),
-            ("https://v.vault.azure.net/certificates/name/abc/", "abc"),
-            ("https://v.vault.azure.net/secrets/name", ""),
-            ("https://v.vault.azure.net/secrets/name/", ""),
-            ("", ""),
-            ("not a url", ""),
-        ] {
-            assert_eq!(version_of(id), want, "{id}");
-        }
     }
 }

@@ -4,8 +4,8 @@
 
 use std::sync::OnceLock;
 
-use akv_csi_provider::mount::plan::{ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType};
-use akv_csi_provider::render::Fetched;
+use akv_csi_provider::keyvault::Fetched;
+use akv_csi_provider::spc::plan::{ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType};
 use rcgen::{
     BasicConstraints, CertificateParams, IsCa, Issuer, KeyIdMethod, KeyPair, SignatureAlgorithm,
 };

@@ -7,7 +7,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::plan::ServiceAccountToken;
-use super::request::{Attributes, JsonProblem, Secrets};
+use super::request::{Attributes, Secrets};
+use crate::syntax::JsonProblem;
 
 /// The attribute key kubelet uses for the token map.
 pub const TOKENS_KEY: &str = "csi.storage.k8s.io/serviceAccount.tokens";

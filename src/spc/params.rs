@@ -1,5 +1,6 @@
 //! SecretProviderClass parameters (`attributes` + `secrets`) → a validated [`MountPlan`].
-//! Every rule of SPEC §3 lives here; every violation says which key or object and why.
+//! Every rule of SPEC §3 lives here or, for `objects`, in [`super::objects`]; every violation
+//! says which key or object and why.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -93,7 +94,7 @@ impl std::error::Error for ParamErrors {}
 
 /// Go `strconv.ParseBool` spellings.
 pub fn parse_bool(value: &str) -> Option<bool> {
-    crate::config::parse_go_bool(value.trim()).ok()
+    crate::syntax::parse_go_bool(value.trim()).ok()
 }
 
 /// Builds the mount plan. `permission` is the request's default file mode.

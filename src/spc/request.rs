@@ -7,6 +7,15 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroize;
 
+use crate::syntax::JsonProblem;
+
+/// The raw string fields of a `MountRequest`.
+pub struct RawRequest<'a> {
+    pub attributes: &'a str,
+    pub secrets: &'a str,
+    pub permission: &'a str,
+}
+
 /// The decoded `attributes`: SecretProviderClass parameters plus kubelet's keys.
 /// `Debug` prints keys only, since the token map is one of the values.
 #[derive(Default)]
@@ -113,41 +122,6 @@ pub enum RequestError {
         "the request's permission {0:?} is not a decimal file mode between 0 and 511 (e.g. \"420\" for 0644)"
     )]
     Permission(String),
-}
-
-/// Where JSON decoding failed, without quoting the input (it may hold tokens or secrets).
-#[derive(Debug)]
-pub struct JsonProblem {
-    category: &'static str,
-    line: usize,
-    column: usize,
-}
-
-impl JsonProblem {
-    /// Summarises a serde_json error by category and position only.
-    pub fn from_json_error(e: &serde_json::Error) -> Self {
-        let category = match e.classify() {
-            serde_json::error::Category::Io => "read error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "wrong value type",
-            serde_json::error::Category::Eof => "unexpected end",
-        };
-        JsonProblem {
-            category,
-            line: e.line(),
-            column: e.column(),
-        }
-    }
-}
-
-impl fmt::Display for JsonProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} at line {}, column {}",
-            self.category, self.line, self.column
-        )
-    }
 }
 
 /// Decodes the three JSON-in-string fields of a `MountRequest`.
