@@ -30,7 +30,7 @@ mod keys;
 mod output;
 mod parts;
 mod pem;
-mod pkcs12;
+pub mod pkcs12;
 
 use zeroize::Zeroizing;
 
