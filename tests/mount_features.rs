@@ -101,7 +101,7 @@ async fn object_parts_come_from_one_read() {
     let world = World::start(Config::defaults()).await;
     let vault = world.azure.vault(VAULT);
     let rsa = rsa_certificate();
-    let version = vault.certificate("web", rsa.pfx_base64, PKCS12, &rsa.leaf_der);
+    let version = vault.certificate("web", &rsa.pfx_base64, PKCS12, &rsa.leaf_der);
     let mut items = part_objects("web", "tls-", None);
     items.push("objectName: web\nobjectType: secret\nobjectAlias: web.pem".into());
     let response = mount(&world, &items).await.unwrap();
@@ -132,7 +132,7 @@ async fn app_service_certificates_are_read_as_certificates_when_asked() {
     let world = World::start(Config::defaults()).await;
     let vault = world.azure.vault(VAULT);
     let ec = ec_certificate();
-    vault.app_service_certificate("app-svc-cert", ec.pfx_base64);
+    vault.app_service_certificate("app-svc-cert", &ec.pfx_base64);
     let items = vec![
         // As before: the base64 text, like the Go provider.
         "objectName: app-svc-cert\nobjectType: secret\nobjectAlias: as-stored".to_owned(),
@@ -149,7 +149,7 @@ async fn app_service_certificates_are_read_as_certificates_when_asked() {
     assert_eq!(got["tls.pem"], want.all);
     assert_eq!(
         got["tls.pfx"],
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ec.pfx_base64).unwrap()
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &ec.pfx_base64).unwrap()
     );
     assert_eq!(got["ca.pem"], want.ca);
     assert_eq!(world.azure.counts().gets, 1);
@@ -164,7 +164,7 @@ async fn separate_files_stay_whole_bundle_only() {
     world
         .azure
         .vault(VAULT)
-        .certificate("web", rsa.pfx_base64, PKCS12, &rsa.leaf_der);
+        .certificate("web", &rsa.pfx_base64, PKCS12, &rsa.leaf_der);
     let items = vec![
         "objectName: web\nobjectType: secret\nobjectAlias: web.pem".to_owned(),
         "objectName: web\nobjectType: secret\nobjectPart: key\nobjectAlias: tls.key".to_owned(),
@@ -196,7 +196,7 @@ async fn several_vaults_in_one_class() {
     let home_db = home.secret("db", "home-value");
     let other_db = other.secret("db", "other-value");
     let rsa = rsa_certificate();
-    let cert_version = other.certificate("shared-tls", rsa.pfx_base64, PKCS12, &rsa.leaf_der);
+    let cert_version = other.certificate("shared-tls", &rsa.pfx_base64, PKCS12, &rsa.leaf_der);
     let mut items = vec![
         "objectName: db\nobjectType: secret".to_owned(),
         format!(
@@ -330,4 +330,193 @@ async fn the_plan_rejects_parts_where_there_are_none_and_the_render_names_plain_
         status.message()
     );
     assert!(!status.message().contains("hunter2"));
+}
+
+/// A PEM certificate with its key and chain, as an upload to Key Vault stores it.
+fn pem_upload(material: &CertMaterial) -> String {
+    let all = blocks(material.expected_pem.as_bytes());
+    let (keys, certs): (Vec<_>, Vec<_>) = all.into_iter().partition(|(l, _)| l != "CERTIFICATE");
+    // Root first, then the key: the order does not matter to the PFX.
+    let mut reversed = certs;
+    reversed.reverse();
+    String::from_utf8(pem_of(&[reversed, keys].concat())).unwrap()
+}
+
+/// `openssl pkcs12 -nokeys [-clcerts|-cacerts]` of a binary PFX: the certificates' DER.
+fn openssl_certs(pfx: &[u8], which: &str) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.pfx");
+    std::fs::write(&file, pfx).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["pkcs12", "-passin", "pass:", "-nokeys", which, "-in"])
+        .arg(&file)
+        .output()
+        .expect("the openssl CLI is required (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    blocks(&out.stdout).into_iter().map(|(_, d)| d).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pem_certificate_mounts_as_a_pfx() {
+    let world = World::start(Config::defaults()).await;
+    let ec = ec_certificate();
+    let version = world.azure.vault(VAULT).certificate(
+        "pem-cert",
+        &pem_upload(&ec),
+        "application/x-pem-file",
+        &ec.leaf_der,
+    );
+    let items = [
+        "objectName: pem-cert\nobjectType: secret\nobjectFormat: pfx\nobjectEncoding: base64\nobjectAlias: tls.pfx",
+        "objectName: pem-cert\nobjectType: secret\nobjectFormat: pfx\nobjectAlias: tls.pfx.b64",
+        "objectName: pem-cert\nobjectType: secret\nobjectAlias: tls.pem",
+    ];
+    let attrs = world.spc(&objects_yaml(&items)).build();
+    let first = world.client().mount(&attrs, None, "420").await.unwrap();
+    let got = files(&first);
+    assert_eq!(got["tls.pem"], pem_upload(&ec).as_bytes(), "pem: as stored");
+    let pfx = &got["tls.pfx"];
+    assert_eq!(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            &got["tls.pfx.b64"]
+        )
+        .unwrap(),
+        *pfx
+    );
+    let certs: Vec<Vec<u8>> = blocks(ec.expected_pem.as_bytes())
+        .into_iter()
+        .filter(|(l, _)| l == "CERTIFICATE")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(openssl_certs(pfx, "-clcerts"), certs[..1].to_vec());
+    assert_eq!(openssl_certs(pfx, "-cacerts"), certs[1..].to_vec());
+    assert!(
+        versions(&first)
+            .iter()
+            .all(|(id, v)| id == "secret/pem-cert" && *v == version)
+    );
+    // The next rotation poll writes the same bytes.
+    let again = world.client().mount(&attrs, None, "420").await.unwrap();
+    assert_eq!(files(&again), got);
+}
+
+/// One SecretProviderClass with everything: plain and JSON secrets, an optional absent object,
+/// a key and a cert object, certificate parts from a second vault, an App Service certificate
+/// as PEM and as parts, a PEM certificate as a PFX — read with one token exchange, one
+/// challenge per vault, and one GET per distinct Key Vault object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_class_mixes_every_feature() {
+    let world = World::start(Config::defaults()).await;
+    world
+        .azure
+        .set_latency(std::time::Duration::from_millis(20));
+    let home = world.azure.vault(VAULT);
+    let certs = world.azure.vault(CERTS_VAULT);
+    let apps = world.azure.vault("kv-apps");
+    certs.grant(CLIENT_ID);
+    apps.grant(CLIENT_ID);
+    home.secret("db-password", "hunter2");
+    home.secret("db-config", r#"{"user":"app","port":5432}"#);
+    let key = akv_csi_provider::testkit::material::rsa_key();
+    home.add(
+        "signing-key",
+        akv_csi_provider::testkit::Stored::Key {
+            jwk: key.jwk.clone(),
+        },
+    );
+    let rsa = rsa_certificate();
+    certs.certificate("wildcard", &rsa.pfx_base64, PKCS12, &rsa.leaf_der);
+    let ec = ec_certificate();
+    apps.app_service_certificate("app-svc", &ec.pfx_base64);
+    apps.certificate(
+        "uploaded",
+        &pem_upload(&ec),
+        "application/x-pem-file",
+        &ec.leaf_der,
+    );
+
+    let mut items = vec![
+        "objectName: db-password\nobjectType: secret".to_owned(),
+        "objectName: db-config\nobjectType: secret\njsonPointer: /user\nobjectAlias: db-user"
+            .to_owned(),
+        "objectName: not-there\nobjectType: secret\noptional: \"true\"".to_owned(),
+        "objectName: signing-key\nobjectType: key".to_owned(),
+        format!(
+            "objectName: wildcard\nobjectType: cert\nkeyvaultName: {CERTS_VAULT}\nobjectAlias: wildcard.cer"
+        ),
+    ];
+    items.extend(part_objects("wildcard", "tls/", Some(CERTS_VAULT)));
+    items.extend([
+        "objectName: app-svc\nobjectType: secret\nkeyvaultName: kv-apps\nobjectFormat: pem\nobjectAlias: app/tls.pem".to_owned(),
+        "objectName: app-svc\nobjectType: secret\nkeyvaultName: kv-apps\nobjectPart: key\nobjectAlias: app/tls.key".to_owned(),
+        "objectName: app-svc\nobjectType: secret\nkeyvaultName: kv-apps\nobjectAlias: app/as-stored".to_owned(),
+        "objectName: uploaded\nobjectType: secret\nkeyvaultName: kv-apps\nobjectFormat: pfx\nobjectEncoding: base64\nobjectAlias: app/uploaded.pfx".to_owned(),
+        "objectName: uploaded\nobjectType: secret\nkeyvaultName: kv-apps\nobjectPart: ca\nobjectAlias: app/uploaded-ca.pem".to_owned(),
+    ]);
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let attrs = world.spc(&objects_yaml(&refs)).build();
+    let response = world.client().mount(&attrs, None, "420").await.unwrap();
+    let got = files(&response);
+
+    let wildcard = parts(&rsa);
+    let app = parts(&ec);
+    assert_eq!(got["db-password"], b"hunter2");
+    assert_eq!(got["db-user"], b"app");
+    assert!(!got.contains_key("not-there"));
+    assert_eq!(got["signing-key"], key.expected_pem().as_bytes());
+    assert_eq!(got["wildcard.cer"], wildcard.leaf, "cert: the leaf");
+    assert_eq!(got["tls/all.pem"], wildcard.all);
+    assert_eq!(got["tls/key.pem"], wildcard.key);
+    assert_eq!(got["tls/leaf.pem"], wildcard.leaf);
+    assert_eq!(got["tls/chain.pem"], wildcard.chain);
+    assert_eq!(got["tls/ca.pem"], wildcard.ca);
+    assert_eq!(got["app/tls.pem"], app.all);
+    assert_eq!(got["app/tls.key"], app.key);
+    assert_eq!(got["app/as-stored"], ec.pfx_base64.as_bytes());
+    assert_eq!(got["app/uploaded-ca.pem"], app.ca);
+    let ec_certs: Vec<Vec<u8>> = blocks(&app.chain).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(
+        openssl_certs(&got["app/uploaded.pfx"], "-clcerts"),
+        ec_certs[..1].to_vec()
+    );
+    assert_eq!(
+        got.len(),
+        items.len() - 1,
+        "{:?}",
+        got.keys().collect::<Vec<_>>()
+    );
+    // Every object has its version entry; the absent optional one an empty version.
+    assert_eq!(response.object_version.len(), items.len());
+    assert!(
+        versions(&response)
+            .iter()
+            .any(|(id, v)| id == "secret/not-there" && v.is_empty())
+    );
+    assert!(
+        versions(&response)
+            .iter()
+            .any(|(id, _)| id == "secret/app-svc@kv-apps")
+    );
+
+    let counts = world.azure.counts();
+    assert_eq!(counts.entra, 1, "{counts:?}");
+    // Objects found: kv-demo db-password, db-config, signing-key (not-there is a 404);
+    // kv-certs the cert object and the secret behind all five parts; kv-apps app-svc and
+    // uploaded, each read once for all its objects.
+    // One 401 challenge per vault and SDK client (secrets, keys, certificates: each learns the
+    // scope for itself): kv-demo secrets and keys, kv-certs certificates and secrets.
+    for (vault, challenges, gets) in [(&home, 2, 3), (&certs, 2, 2), (&apps, 1, 2)] {
+        let c = vault.counts();
+        assert_eq!(
+            (c.challenges, c.gets),
+            (challenges, gets),
+            "{}",
+            vault.host()
+        );
+    }
 }

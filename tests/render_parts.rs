@@ -518,3 +518,54 @@ fn parts_never_carry_stored_text_outside_blocks() {
     );
     assert!(!shown.contains("secret-comment"));
 }
+
+/// The Go provider's own vectors (INDEX.md §1, §4): its expected key and certificate PEM are
+/// exactly our `key` and `chain` parts — for the Windows-exported PFX (B.2 empty password, one
+/// certificate) and the OpenSSL one (B.1, three certificates stored out of chain order).
+#[test]
+fn parts_of_the_go_providers_reference_vectors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/research/reference-vectors");
+    assert!(
+        dir.join("INDEX.md").is_file(),
+        "the Go provider's reference vectors are missing: expected {} (the shared research \
+         folder beside the repository)",
+        dir.display()
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    for case in [
+        "one-certificate-and-key-in-pfx-data",
+        "multiple-certificates-and-one-key-in-pfx-data",
+    ] {
+        let value = read(&format!("TestDecodePKCS12__value__{case}.b64"));
+        let key = read(&format!("TestDecodePKCS12__expectedKey__{case}.pem"));
+        let cert = read(&format!("TestDecodePKCS12__expectedCert__{case}.pem"));
+        let fetched = bundle_secret(value.trim(), CONTENT_TYPE_PKCS12, true);
+        let opts = options(true, false);
+        let part = |p| String::from_utf8(one_file(&part_spec(Some(p)), &fetched, &opts)).unwrap();
+        assert_eq!(part(ObjectPart::All), format!("{key}{cert}"), "{case}");
+        assert_eq!(part(ObjectPart::Key), key, "{case}");
+        assert_eq!(part(ObjectPart::Chain), cert, "{case}");
+        let certs = ders(cert.as_bytes(), "CERTIFICATE");
+        assert_eq!(
+            ders(part(ObjectPart::Leaf).as_bytes(), "CERTIFICATE"),
+            certs[..1]
+        );
+        if certs.len() > 1 {
+            assert_eq!(
+                ders(part(ObjectPart::Ca).as_bytes(), "CERTIFICATE"),
+                certs[1..]
+            );
+        }
+        // §4 case 6: .crt, .key, then key + certificates.
+        let split = render_file(&part_spec(None), &fetched, &options(true, true));
+        assert_eq!(
+            split,
+            [
+                cert.as_bytes(),
+                key.as_bytes(),
+                format!("{key}{cert}").as_bytes()
+            ]
+        );
+    }
+}

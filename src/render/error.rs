@@ -118,6 +118,9 @@ pub enum RenderError {
         part: ObjectPart,
         content_type: Option<String>,
     },
+    /// `objectFormat: pfx` on a PEM certificate, and no PFX can be built from its PEM.
+    #[error("{object}: a PFX cannot be built from the certificate's PEM: {reason}")]
+    PfxWrite { object: String, reason: String },
     /// The bundle has nothing for the `objectPart` asked for (no key, no CA certificate, ...).
     #[error("{object}: objectPart {part} cannot be written: {reason}")]
     EmptyPart {

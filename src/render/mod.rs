@@ -5,8 +5,13 @@
 //! |---|---|
 //! | plain secret | the value (after `jsonPointer`), decoded per `objectEncoding` |
 //! | certificate-backed secret, `application/x-pem-file` | the value as stored |
+//! | same, `application/x-pem-file`, `objectFormat: pfx` (ours, #1945) | a PKCS#12 built from it ([`to_pfx`]), as base64 text or with `objectEncoding: base64` binary |
 //! | same, `application/x-pkcs12`, `objectFormat: pfx` | the stored base64 text, or with `objectEncoding: base64` the binary PFX |
 //! | same, `application/x-pkcs12`, `objectFormat: pem` | PKCS#8 `PRIVATE KEY` blocks, then `CERTIFICATE` blocks ([`chain`] orders them) |
+//! | same, `objectPart` (ours) | one part of that PEM ([`parts`]) |
+//!
+//! A secret backs a certificate when it has a `kid`; App Service certificates, which have none,
+//! when the object asks for a format or a part (see `app_service_bundle`).
 //! | key | PKIX `PUBLIC KEY` from the JWK |
 //! | cert | the `cer` as one `CERTIFICATE` block |
 //!
@@ -16,7 +21,9 @@
 //! the leaf's path); `.crt`/`.key` companions are not written for `objectFormat: pfx` (the
 //! reference writes two empty files); `objectEncoding` hex/base64 on PEM output is a clear error
 //! (the reference fails decoding the PEM text); a PFX encrypted with AES (PBES2) is read (the
-//! reference only reads the legacy 3DES/RC2 forms); unknown PKCS#12 bag types are skipped.
+//! reference only reads the legacy 3DES/RC2 forms); unknown PKCS#12 bag types are skipped;
+//! `objectFormat: pfx` on a PEM certificate writes a PFX (the reference writes the PEM text
+//! under the `.pfx` name, and fails on it with `objectEncoding: base64`).
 //!
 //! Imports the plan's object types ([`crate::spc::plan`]) and what Key Vault returned
 //! ([`crate::keyvault::Fetched`]); the Mount pipeline above calls [`render`].
@@ -31,7 +38,9 @@ mod output;
 mod parts;
 mod pem;
 pub mod pkcs12;
+mod to_pfx;
 
+use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::keyvault::{Fetched, version_of};
@@ -147,10 +156,10 @@ fn render_one(
             )])
         }
         Fetched::Secret {
+            id,
             value,
             content_type,
             kid,
-            ..
         } => {
             let content_type = content_type.as_deref();
             let backs_certificate = kid.as_deref().is_some_and(|k| !k.is_empty());
@@ -158,7 +167,7 @@ fn render_one(
                 return render_certificate_secret(
                     spec,
                     object,
-                    value,
+                    (id, value),
                     content_type,
                     options,
                     warnings,
@@ -196,10 +205,13 @@ fn app_service_bundle(spec: &ObjectSpec, content_type: Option<&str>) -> bool {
     }
 }
 
+/// `(id, value)` of a certificate-backed secret.
+type StoredSecret<'a> = (&'a str, &'a Zeroizing<String>);
+
 fn render_certificate_secret(
     spec: &ObjectSpec,
     object: &str,
-    value: &Zeroizing<String>,
+    (id, value): StoredSecret<'_>,
     content_type: Option<&str>,
     options: &RenderOptions,
     warnings: &mut Vec<String>,
@@ -239,6 +251,15 @@ fn render_certificate_secret(
                 return Ok(vec![("", whole)]);
             }
             (whole, pem::encode(&certs), pem::encode(&keys))
+        }
+        Some(CONTENT_TYPE_PEM) if spec.format == ObjectFormat::Pfx => {
+            // #1945: a PKCS#12 of the PEM's keys and certificates, then exactly what a
+            // PKCS#12-backed certificate gives: base64 text, or binary with objectEncoding base64.
+            let bundle = parts::from_pem(value, object)?;
+            let bundle = pkcs12::order(bundle, options.construct_pem_chain, object, warnings)?;
+            let der = to_pfx::write(&bundle, id, object)?;
+            let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&der[..]));
+            return Ok(vec![("", encoding::decode(&text, spec.encoding, object)?)]);
         }
         Some(CONTENT_TYPE_PEM) => {
             check_utf8_encoding(spec, object)?;
