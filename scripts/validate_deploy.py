@@ -69,12 +69,14 @@ SPC_PARAMETERS = {
 OBJECT_FIELDS = {
     "objectName", "objectType", "objectAlias", "objectVersion", "objectVersionHistory",
     "objectFormat", "objectEncoding", "filePermission", "optional", "jsonPointer",
+    "objectPart", "keyvaultName",
 }
 OBJECT_VALUES = {
     "objectType": {"secret", "key", "cert"},
     "objectFormat": {"pem", "pfx"},
     "objectEncoding": {"utf-8", "hex", "base64"},
     "optional": {"true", "false"},
+    "objectPart": {"all", "key", "leaf", "chain", "ca"},
 }
 
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
