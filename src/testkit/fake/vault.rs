@@ -51,6 +51,8 @@ pub(crate) struct Vault {
     readers: HashSet<String>,
     /// Calls to this vault alone.
     counts: VaultCounts,
+    /// When each request to this vault arrived, challenges included.
+    arrivals: Vec<std::time::Instant>,
     /// (collection, name) → versions, oldest first.
     objects: BTreeMap<(&'static str, String), Vec<Version>>,
     page_size: usize,
@@ -61,6 +63,7 @@ impl Vault {
         Vault {
             readers: HashSet::new(),
             counts: VaultCounts::default(),
+            arrivals: Vec::new(),
             objects: BTreeMap::new(),
             page_size: 25,
         }
@@ -207,6 +210,11 @@ impl VaultHandle {
         self.with(|v| v.counts)
     }
 
+    /// When each request to this vault arrived (challenges included), oldest first.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.with(|v| v.arrivals.clone())
+    }
+
     /// The vault's host name in the public cloud.
     pub fn host(&self) -> String {
         format!("{}.vault.azure.net", self.name)
@@ -269,6 +277,14 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
             f(&mut vault.counts);
         }
     };
+    if let Some(vault) = state
+        .vaults
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(vault_name)
+    {
+        vault.arrivals.push(std::time::Instant::now());
+    }
     let Some(bearer) = req
         .header("authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
