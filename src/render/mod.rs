@@ -9,11 +9,11 @@
 //! | same, `application/x-pkcs12`, `objectFormat: pfx` | the stored base64 text, or with `objectEncoding: base64` the binary PFX |
 //! | same, `application/x-pkcs12`, `objectFormat: pem` | PKCS#8 `PRIVATE KEY` blocks, then `CERTIFICATE` blocks ([`chain`] orders them) |
 //! | same, `objectPart` (ours) | one part of that PEM ([`parts`]) |
+//! | key | PKIX `PUBLIC KEY` from the JWK |
+//! | cert | the `cer` as one `CERTIFICATE` block |
 //!
 //! A secret backs a certificate when it has a `kid`; App Service certificates, which have none,
 //! when the object asks for a format or a part (see `app_service_bundle`).
-//! | key | PKIX `PUBLIC KEY` from the JWK |
-//! | cert | the `cer` as one `CERTIFICATE` block |
 //!
 //! Deliberate differences from the reference, each a fix of a crash or of silently wrong files:
 //! a certificate-backed secret without a known content type is an error (the reference panics);
