@@ -1,8 +1,11 @@
 //! Identity binding (`useAzureTokenProxy`) in the SecretProviderClass parser: every mode
 //! combination, each missing piece with its own fix, and the Go provider's own vectors
-//! (`tests/fixtures/go-provider/identity-binding`).
+//! (`shared/research/reference-vectors/`, INDEX.md §7 `TestParseIdentityBindingToken*` and §8
+//! the identity-binding `TestGetSecretsStoreObjectContent` cases), read at test time, never
+//! copied here.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use akv_csi_provider::spc::params::{self, PlanDefaults};
 use akv_csi_provider::spc::plan::Identity;
@@ -10,14 +13,18 @@ use akv_csi_provider::spc::request::{Attributes, Secrets};
 use akv_csi_provider::spc::tokens::{self, TOKENS_KEY, TokenError};
 use secrecy::ExposeSecret;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/go-provider/identity-binding"
-);
 const BOTH_TOKENS: &str = r#"{"api://AKSIdentityBinding":{"token":"eyJ.ib.jwt","expirationTimestamp":"2099-01-01T00:00:00Z"},"api://AzureADTokenExchange":{"token":"eyJ.wi.jwt","expirationTimestamp":"2099-01-01T00:00:00Z"}}"#;
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/research/reference-vectors");
+    assert!(
+        dir.join("INDEX.md").is_file(),
+        "the Go provider's reference vectors are missing: expected {} (the shared research \
+         folder beside the repository, which CI always has)",
+        dir.display()
+    );
+    let path = dir.join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn base() -> BTreeMap<String, String> {
@@ -270,8 +277,9 @@ fn go_token_vectors() {
 
 #[test]
 fn go_mount_vectors() {
-    let cases: serde_json::Value = serde_json::from_str(&fixture("mount-cases.json")).unwrap();
-    let cases = cases["cases"].as_array().unwrap();
+    let all: serde_json::Value =
+        serde_json::from_str(&fixture("TestGetSecretsStoreObjectContent__cases.json")).unwrap();
+    let cases = all["identityBindingCases"].as_array().unwrap();
     assert_eq!(cases.len(), 4);
     for case in cases {
         let name = case["test"].as_str().unwrap();
