@@ -12,12 +12,14 @@ use crate::spc::plan::{Identity, MountPlan};
 #[derive(Debug, Clone)]
 pub(super) struct ErrorContext {
     pub(super) identity: String,
-    tenant: String,
-    client_id: Option<String>,
-    /// iss/sub of the service-account token (workload identity only).
+    pub(super) tenant: String,
+    pub(super) client_id: Option<String>,
+    /// iss/sub of the service-account token (workload identity and identity binding).
     claims: Option<jwt::Claims>,
-    namespace: String,
-    service_account: Option<String>,
+    pub(super) namespace: String,
+    pub(super) service_account: Option<String>,
+    /// Identity binding: token requests go through the AKS token proxy.
+    pub(super) binding: bool,
     /// Strings that must never appear in a message (the assertion, the client secret).
     redact: Vec<SecretString>,
 }
@@ -25,7 +27,8 @@ pub(super) struct ErrorContext {
 impl ErrorContext {
     pub(super) fn from_plan(plan: &MountPlan) -> Self {
         let (client_id, claims, redact) = match &plan.identity {
-            Identity::WorkloadIdentity { client_id, token } => (
+            Identity::WorkloadIdentity { client_id, token }
+            | Identity::IdentityBinding { client_id, token } => (
                 Some(client_id.clone()),
                 jwt::claims(token.jwt.expose_secret()),
                 vec![SecretString::from(token.jwt.expose_secret().to_owned())],
@@ -47,11 +50,12 @@ impl ErrorContext {
             claims,
             namespace: plan.pod.namespace.clone(),
             service_account: plan.pod.service_account.clone(),
+            binding: matches!(plan.identity, Identity::IdentityBinding { .. }),
             redact,
         }
     }
 
-    fn scrub(&self, text: &str) -> String {
+    pub(super) fn scrub(&self, text: &str) -> String {
         // Redact first, then cut: a secret crossing the cut would no longer be found.
         let mut out = text.lines().next().unwrap_or_default().to_owned();
         for secret in &self.redact {
@@ -66,6 +70,11 @@ impl ErrorContext {
 
 /// The [`AuthError`] for a failed token request of the identity `ctx` describes.
 pub(super) fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError {
+    if ctx.binding
+        && let Some(proxied) = super::binding::classify(err, ctx)
+    {
+        return proxied;
+    }
     if crate::http::is_body_too_large(err) {
         return AuthError::Unavailable {
             message: format!(
@@ -165,7 +174,11 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The message for an Entra rejection: what went wrong and the exact fix.
-fn rejection_message(codes: Option<&str>, description: &str, ctx: &ErrorContext) -> String {
+pub(super) fn rejection_message(
+    codes: Option<&str>,
+    description: &str,
+    ctx: &ErrorContext,
+) -> String {
     let has = |code: &str| {
         codes.is_some_and(|c| c.split(',').any(|x| x.trim() == code))
             || description.contains(&format!("AADSTS{code}"))

@@ -153,8 +153,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
 
 /// Applies the next queued fault for `target`, if any.
 pub(crate) fn fault(state: &State, target: Target) -> Option<Reply> {
-    let fault = state.take_fault(target)?;
-    Some(match fault {
+    Some(render_fault(state.take_fault(target)?))
+}
+
+/// The answer a fault stands for.
+pub(crate) fn render_fault(fault: Fault) -> Reply {
+    match fault {
         Fault::Status(code) => Ok(json(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             &serde_json::json!({"error": {"code": "InternalServerError", "message": "fault injected"}}),
@@ -203,7 +207,7 @@ pub(crate) fn fault(state: &State, target: Target) -> Option<Reply> {
                 .body(BodyExt::boxed(StreamBody::new(stream)))
                 .unwrap_or_else(|e| panic!("stall response: {e}")))
         }
-    })
+    }
 }
 
 /// A JSON response.
