@@ -321,9 +321,7 @@ pub fn keyvault_json(data: &[u8]) {
     {
         render_key(jwk);
     }
-    if let Ok(cert) = serde_json::from_slice::<certs::Certificate>(data)
-        && let Ok(fetched) = models::fetched_from_certificate(cert)
-    {
+    if let Ok(fetched) = models::fetched_from_certificate_json(data) {
         render_checked(
             &spec(ObjectType::Cert, ObjectFormat::Pem, ObjectEncoding::Utf8),
             &[fetched],
