@@ -51,7 +51,7 @@ async fn nothing_secret_reaches_logs_errors_or_debug_output() {
     let cert = rsa_certificate();
     vault.certificate(
         "tls",
-        cert.pfx_base64,
+        &cert.pfx_base64,
         "application/x-pkcs12",
         &cert.leaf_der,
     );

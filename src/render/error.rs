@@ -69,7 +69,8 @@ pub enum RenderError {
         object: String,
         content_type: Option<String>,
     },
-    /// The stored PKCS#12 bundle is not base64, or does not open with the empty password.
+    /// The stored PKCS#12 bundle is not base64, or does not open with the empty password in
+    /// either of its encodings.
     #[error("{object}: the certificate's PKCS#12 (PFX) bundle cannot be read: {reason}")]
     Pkcs12 { object: String, reason: String },
     /// A private key in the bundle uses an algorithm or encoding that cannot become PKCS#8 PEM.

@@ -29,7 +29,7 @@ mod jwk;
 mod keys;
 mod output;
 mod pem;
-mod pkcs12;
+pub mod pkcs12;
 
 use zeroize::Zeroizing;
 

@@ -154,7 +154,10 @@ impl VaultHandle {
     }
 
     /// A Key Vault certificate: the certificate object (`cer`), its backing secret (the bundle
-    /// with `content_type`, `kid` set) and its key, all with the same version id.
+    /// with `content_type`, `kid` set) and its key, all with the same version id. For
+    /// `application/x-pkcs12`, Key Vault's own bundles are in the shape of
+    /// [`crate::testkit::material::key_vault_pfx`] (the B.2 empty password); the
+    /// `material::*_certificate()` helpers give them that way.
     pub fn certificate(&self, name: &str, bundle: &str, content_type: &str, cer: &[u8]) -> String {
         let version = self.add(name, Stored::Cert { cer: cer.to_vec() });
         let host = self.host();
