@@ -330,6 +330,37 @@ async fn entra_aadsts90002_tenant_not_found_400() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_aadsts50027_malformed_jwt_400() {
+    let world = world(10).await;
+    // The fake answers an assertion that is not a JWT with this recording.
+    let attrs = world
+        .spc_with_token(&objects_yaml(&[SECRET]), "not-a-jwt-token")
+        .build();
+    expect(
+        mount(&world, &attrs, None).await,
+        Code::Unauthenticated,
+        &["AADSTS50027", "as a JWT", "api://AzureADTokenExchange"],
+        &["not-a-jwt-token"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_aadsts900023_invalid_tenant_400() {
+    let world = world(10).await;
+    replay(
+        &world,
+        Target::Entra,
+        "entra/aadsts900023-invalid-tenant-400",
+    );
+    expect(
+        wi_mount(&world).await,
+        Code::Unauthenticated,
+        &["AADSTS900023", TENANT, "check tenantID"],
+        &[],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entra_throttled_429() {
     // The real 429: plain text and Retry-After: 60, longer than this Mount has.
     let world = world(20).await;
@@ -906,6 +937,22 @@ async fn imds_invalid_resource_400() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imds_invalid_resource_500011_400() {
+    let world = vm_world(10).await;
+    replay(&world, Target::Imds, "imds/invalid-resource-500011-400");
+    expect(
+        mount(&world, &vm_attrs(None), None).await,
+        Code::Unauthenticated,
+        &[
+            "IMDS answered HTTP 400 invalid_resource",
+            "AADSTS500011",
+            "cloudName",
+        ],
+        &["Trace ID"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imds_missing_metadata_header_400() {
     let world = vm_world(10).await;
     replay(&world, Target::Imds, "imds/missing-metadata-header-400");
@@ -1041,6 +1088,8 @@ const TESTED: &[&str] = &[
     "entra/aadsts7000215-invalid-secret-401",
     "entra/aadsts7000222-expired-secret-401",
     "entra/aadsts90002-tenant-not-found-400",
+    "entra/aadsts50027-malformed-jwt-400",
+    "entra/aadsts900023-invalid-tenant-400",
     "entra/throttled-429",
     "entra/temporarily-unavailable-503",
     "azurestack/adfs-token-success.composed",
@@ -1065,6 +1114,7 @@ const TESTED: &[&str] = &[
     "imds/token-success",
     "imds/identity-not-found-400",
     "imds/invalid-resource-400",
+    "imds/invalid-resource-500011-400",
     "imds/missing-metadata-header-400",
     "imds/updating-404",
     "imds/updating-410",

@@ -121,9 +121,7 @@ pub(crate) fn token(state: &State, req: &Incoming2) -> Reply {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or_default();
             let Some(claims) = jwt::claims(assertion) else {
-                // Entra cannot even read it: no recorded answer is more specific than "not
-                // within its valid time range" for an unreadable assertion's missing exp.
-                return Ok(Recorded::get("entra/aadsts700024-assertion-expired-401").reply());
+                return Ok(Recorded::get("entra/aadsts50027-malformed-jwt-400").reply());
             };
             if claims.exp.is_some_and(|exp| exp < now) {
                 return Ok(Recorded::get("entra/aadsts700024-assertion-expired-401").reply());
@@ -163,8 +161,8 @@ pub(crate) fn token(state: &State, req: &Incoming2) -> Reply {
         return Ok(Recorded::get("azurestack/adfs-token-success.composed")
             .replace("<access-token>", &access_token)
             .replace(
-                r#""expires_in":3600"#,
-                &format!(r#""expires_in":{lifetime}"#),
+                r#""expires_in":"3599""#,
+                &format!(r#""expires_in":"{lifetime}""#),
             )
             .reply());
     }

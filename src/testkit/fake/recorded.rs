@@ -22,6 +22,10 @@ pub const CORPUS: &[(&str, &[u8])] = &[
         ),
     ),
     (
+        "entra/aadsts50027-malformed-jwt-400",
+        include_bytes!("../../../tests/fixtures/recorded/entra/aadsts50027-malformed-jwt-400.http"),
+    ),
+    (
         "entra/aadsts700016-unknown-client-400",
         include_bytes!(
             "../../../tests/fixtures/recorded/entra/aadsts700016-unknown-client-400.http"
@@ -82,6 +86,12 @@ pub const CORPUS: &[(&str, &[u8])] = &[
         ),
     ),
     (
+        "entra/aadsts900023-invalid-tenant-400",
+        include_bytes!(
+            "../../../tests/fixtures/recorded/entra/aadsts900023-invalid-tenant-400.http"
+        ),
+    ),
+    (
         "entra/temporarily-unavailable-503",
         include_bytes!("../../../tests/fixtures/recorded/entra/temporarily-unavailable-503.http"),
     ),
@@ -100,6 +110,10 @@ pub const CORPUS: &[(&str, &[u8])] = &[
     (
         "imds/invalid-resource-400",
         include_bytes!("../../../tests/fixtures/recorded/imds/invalid-resource-400.http"),
+    ),
+    (
+        "imds/invalid-resource-500011-400",
+        include_bytes!("../../../tests/fixtures/recorded/imds/invalid-resource-500011-400.http"),
     ),
     (
         "imds/missing-metadata-header-400",
