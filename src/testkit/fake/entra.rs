@@ -89,6 +89,10 @@ pub(crate) fn token(state: &State, req: &Incoming2) -> Reply {
             scope: scope.clone(),
             grant,
             host: req.host.clone(),
+            assertion_sha256: field("client_assertion").map(|a| {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(a.as_bytes()))
+            }),
         });
     }
     if tenant != super::TENANT && tenant != "adfs" {

@@ -89,6 +89,9 @@ pub struct EntraCall {
     pub grant: &'static str,
     /// The host the request was sent to (which cloud).
     pub host: String,
+    /// SHA-256 (hex) of the client assertion, when there was one: which service-account token
+    /// was exchanged, without keeping it.
+    pub assertion_sha256: Option<String>,
 }
 
 #[derive(Default)]
