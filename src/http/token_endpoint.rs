@@ -68,6 +68,11 @@ pub enum BodyKind {
 impl TokenFailure {
     /// Reads a refusal's status, headers and body.
     pub fn from_answer(status: u16, headers: &Headers, body: &[u8]) -> Self {
+        Self::parse(status, retry_after(headers, SystemTime::now()), body)
+    }
+
+    /// Reads a refusal's status and body, with the wait its headers asked for.
+    pub fn parse(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Self {
         #[derive(Deserialize)]
         struct OAuthError {
             error: Option<String>,
@@ -76,7 +81,6 @@ impl TokenFailure {
             #[serde(default)]
             error_codes: Vec<u64>,
         }
-        let retry_after = retry_after(headers, SystemTime::now());
         let trimmed = body.trim_ascii();
         let mut failure = TokenFailure {
             status,
