@@ -15,7 +15,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | shared leaves | [`syntax`] (Go bool/duration spellings, quiet JSON errors), [`cache`], [`http`], [`telemetry`], [`client`], [`proto`] |
+//! | shared leaves | [`syntax`] (Go bool/duration spellings, quiet JSON errors), [`cache`], [`http`], [`telemetry`], [`client`], [`proto`], then [`token_proxy`] (identity binding's transport, on [`http`]) |
 //! | the model | [`cloud`] (cloud names, endpoints) → [`spc`] (request, parameters, objects, token map, plan) |
 //! | the work | [`auth`] (credentials) → [`keyvault`] (reads, [`keyvault::Fetched`]) → [`render`] (files, versions) |
 //! | the pipeline | [`mount`] (plan → identity → reads → render, failure messages) |
@@ -43,6 +43,7 @@ pub mod syntax;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod token_proxy;
 
 /// Code generated from `proto/v1alpha1/service.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -59,7 +60,8 @@ pub use config::Config;
 
 /// Serves the provider on an already-bound listener until `shutdown` resolves, sending Entra
 /// and Key Vault requests through the production HTTPS client (system roots plus
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`), and identity binding's token requests through
+/// [`token_proxy`] (the cluster CA only).
 pub async fn run(
     listener: UnixListener,
     config: &Config,
@@ -89,13 +91,18 @@ pub async fn run_with_http(
         ))),
         limits,
     ));
+    // Identity binding's token requests: their own TLS trust and server name (the proxy caps
+    // bodies itself), the same per-host limits.
+    let token_proxy: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::LimitedClient::new(
+        token_proxy::TokenProxy::start(config.token_proxy_settings()),
+        limits,
+    ));
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = telemetry::metrics::Metrics::register(&mut registry);
-    let mounter = Arc::new(mount::Mounter::new(
-        config.mount_settings(),
-        http,
-        metrics.clone(),
-    ));
+    let mounter = Arc::new(
+        mount::Mounter::new(config.mount_settings(), http, metrics.clone())
+            .with_token_proxy(token_proxy),
+    );
 
     // One shutdown signal for the gRPC server and both HTTP endpoints.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -249,6 +249,64 @@ spec:
 }
 
 #[test]
+fn identity_binding_is_understood_with_what_the_cluster_must_provide() {
+    let spc = |extra: &str| {
+        format!(
+            "\
+apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata: {{name: ib, namespace: apps}}
+spec:
+  provider: azure
+  parameters:
+    keyvaultName: my-vault
+    tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    useAzureTokenProxy: \"true\"
+{extra}    objects: |
+      array:
+        - |
+          objectName: db
+          objectType: secret
+"
+        )
+    };
+    let (code, out, err) = check(
+        &["-"],
+        &spc("    clientID: 5b0f3c1e-8d2a-4e6f-9a7b-1c3d5e7f9a0b\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        has_line(
+            &out,
+            "vault my-vault (AzurePublicCloud), identity binding (clientID 5b0f3c1e-8d2a-4e6f-9a7b-1c3d5e7f9a0b)"
+        ),
+        "{out}"
+    );
+    for needle in [
+        "az aks identity-binding create",
+        "use-managed-identity",
+        "cid.wi.aks.azure.com",
+        "api://AKSIdentityBinding",
+        "--sni-name",
+    ] {
+        assert!(out.contains(needle), "{out} lacks {needle}");
+    }
+    // Without clientID, and with a second mode: invalid, each with its fix.
+    let (code, out, _) = check(&["-"], &spc(""));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("clientID is required"), "{out}");
+    let (code, out, _) = check(
+        &["-"],
+        &spc("    clientID: x\n    useVMManagedIdentity: \"true\"\n"),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("only one identity mode can be enabled at a time"),
+        "{out}"
+    );
+}
+
+#[test]
 fn files_without_an_azure_class_pass_with_a_note() {
     let path = fixture("no-azure.yaml");
     let (code, out, _) = check(&[&path], "");

@@ -1,7 +1,7 @@
 //! The Go provider's own test vectors (`shared/research/reference-vectors/`, see its INDEX.md)
 //! that are not rendering vectors (those are `reference_vectors.rs`): §7 the service-account
-//! token maps, §8 the whole-mount validation cases, §9 the table vectors that reach a black
-//! box. Each goes through the provider's gRPC `Mount` over its socket. Where the provider
+//! token maps, §8 the whole-mount validation cases (identity binding's too), §9 the table
+//! vectors that reach a black box. Each goes through the provider's gRPC `Mount` over its socket. Where the provider
 //! deliberately differs from the Go one (README, "Compatibility with the Go provider"), the test
 //! asserts our documented behaviour and names the difference.
 
@@ -16,7 +16,6 @@ use akv_csi_provider::testkit::world::{CLIENT_ID, VAULT};
 use akv_csi_provider::testkit::{KubeletAttributes, Stored, TENANT, World, objects_yaml};
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use sha2::Digest;
 use tonic::Code;
 
 fn vectors() -> PathBuf {
@@ -67,10 +66,6 @@ fn expect(result: Result<MountResponse, tonic::Status>, code: Code, needles: &[&
 
 fn ok(result: Result<MountResponse, tonic::Status>) -> MountResponse {
     result.unwrap_or_else(|e| panic!("{:?}: {}", e.code(), e.message()))
-}
-
-fn sha256_hex(s: &str) -> String {
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -170,38 +165,49 @@ async fn s7_token_map_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s7_identity_binding_token_maps_not_yet_supported() {
-    // Identity binding (useAzureTokenProxy) is the `binding` branch's, not on main yet: the
-    // provider ignores the key and does workload identity with the map's
-    // api://AzureADTokenExchange token, which Entra is sent byte for byte.
+async fn s7_identity_binding_token_maps() {
+    // The exact token bytes are checked at the plan level (identity_binding_plan.rs) and the
+    // proxy exchange end to end (identity_binding.rs); here each vector map through Mount on a
+    // node without a token proxy configured.
     let world = world().await;
-    let attrs = world
-        .spc(&objects_yaml(&["objectName: s\nobjectType: secret"]))
-        .param("useAzureTokenProxy", "true")
-        .param(
-            "csi.storage.k8s.io/serviceAccount.tokens",
-            &vector("TestParseIdentityBindingToken__saTokens.json"),
-        )
-        .build();
+    let mount = |file: &'static str| {
+        let attrs = world
+            .spc(&objects_yaml(&["objectName: s\nobjectType: secret"]))
+            .param("useAzureTokenProxy", "true")
+            .param("csi.storage.k8s.io/serviceAccount.tokens", &vector(file))
+            .build();
+        let client = world.client();
+        async move { client.mount(&attrs, None, "420").await }
+    };
+    // Accepted as identity binding (Go returns "identity-binding-token"): it needs the proxy.
     expect(
-        world.client().mount(&attrs, None, "420").await,
+        mount("TestParseIdentityBindingToken__saTokens.json").await,
         Code::Unauthenticated,
-        &["AADSTS50027"],
+        &["identity binding", "AKS token proxy", "--sni-name"],
     );
-    let call = world.azure.entra_calls().pop().unwrap();
-    assert_eq!(call.assertion_sha256, Some(sha256_hex("wi-token")));
-
-    let attrs = world
-        .spc(&objects_yaml(&["objectName: s\nobjectType: secret"]))
-        .param("useAzureTokenProxy", "true")
-        .param(
-            "csi.storage.k8s.io/serviceAccount.tokens",
-            &vector("TestParseIdentityBindingTokenError__saTokens__identity-binding-audience-not-found.json"),
-        )
-        .build();
-    world.client().mount(&attrs, None, "420").await.unwrap_err();
-    let call = world.azure.entra_calls().pop().unwrap();
-    assert_eq!(call.assertion_sha256, Some(sha256_hex("some-token")));
+    assert_eq!(world.azure.counts().entra, 0);
+    // Go: an error for each of these.
+    expect(
+        mount("TestParseIdentityBindingTokenError__saTokens__identity-binding-audience-not-found.json")
+            .await,
+        Code::InvalidArgument,
+        &["no service-account token for audience api://AKSIdentityBinding", "tokenRequests"],
+    );
+    expect(
+        mount("TestParseIdentityBindingTokenError__saTokens__empty-serviceaccount-tokens.txt")
+            .await,
+        Code::InvalidArgument,
+        &[
+            "no service-account tokens at all",
+            "api://AKSIdentityBinding",
+        ],
+    );
+    expect(
+        mount("TestParseIdentityBindingTokenError__saTokens__invalid-serviceaccount-tokens.txt")
+            .await,
+        Code::InvalidArgument,
+        &["is not kubelet's token map"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -339,10 +345,7 @@ async fn s8_cloud_env_file_case_completed_reports_the_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s8_identity_binding_cases_not_yet_supported() {
-    // Pinned while identity binding is not on main (branch `binding`): useAzureTokenProxy is
-    // not a known parameter yet, so these cases are judged as workload identity (or as no
-    // identity). Each Go substring is listed with what ours says today.
+async fn s8_identity_binding_cases() {
     let cases: Value =
         serde_json::from_str(&vector("TestGetSecretsStoreObjectContent__cases.json")).unwrap();
     let cases = cases["identityBindingCases"].as_array().unwrap();
@@ -351,21 +354,24 @@ async fn s8_identity_binding_cases_not_yet_supported() {
     for case in cases {
         let test = case["test"].as_str().unwrap();
         let (params, secrets) = case_inputs(case);
+        // Go's substring, then what ours says about the same problem.
         let needles: &[&str] = match test {
-            // Go: "clientID is required".
+            // "clientID is required"
             "TestGetSecretsStoreObjectContent_IdentityBinding_MissingClientID" => {
-                &["no identity selected"]
+                &["parameter clientID is required", "identity binding"]
             }
-            // Go: "failed to parse useAzureTokenProxy" / "service account tokens are required
-            // for identity binding".
-            "TestGetSecretsStoreObjectContent_IdentityBinding_InvalidParameter"
-            | "TestGetSecretsStoreObjectContent_IdentityBinding_MissingServiceAccountToken" => {
-                &["no service-account token for audience api://AzureADTokenExchange"]
+            // "failed to parse useAzureTokenProxy"
+            "TestGetSecretsStoreObjectContent_IdentityBinding_InvalidParameter" => {
+                &["parameter useAzureTokenProxy \"invalid-value\" is not true or false"]
             }
-            // Go: "only one identity mode can be enabled at a time"; README: "clientID together
-            // with usePodIdentity … INVALID_ARGUMENT: choose one identity".
+            // "service account tokens are required for identity binding"
+            "TestGetSecretsStoreObjectContent_IdentityBinding_MissingServiceAccountToken" => &[
+                "useAzureTokenProxy selects identity binding",
+                "no service-account tokens",
+            ],
+            // "only one identity mode"
             "TestGetSecretsStoreObjectContent_MutualExclusivity" => {
-                &["clientID (workload identity) and usePodIdentity are both set"]
+                &["only one identity mode can be enabled at a time"]
             }
             other => panic!("no expectation for {other}"),
         };

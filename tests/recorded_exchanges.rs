@@ -126,9 +126,20 @@ fn nmi_attrs() -> BTreeMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entra_token_v2_success() {
     let world = world(10).await;
-    let r = ok(wi_mount(&world).await);
+    let token = service_account_token(NAMESPACE, SERVICE_ACCOUNT, 3600);
+    let attrs = world
+        .spc_with_token(&objects_yaml(&[SECRET]), &token)
+        .build();
+    let r = ok(mount(&world, &attrs, None).await);
     assert_eq!(r.files[0].contents, b"hello");
     assert_eq!(world.azure.counts().entra, 1);
+    // The pod's service-account token was the assertion, byte for byte.
+    use sha2::Digest;
+    let call = world.azure.entra_calls().pop().unwrap();
+    assert_eq!(
+        call.assertion_sha256,
+        Some(hex::encode(sha2::Sha256::digest(token.as_bytes())))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1172,5 +1183,4 @@ fn every_recorded_answer_has_a_test_and_an_index_row() {
             );
         }
     }
-    let _ = service_account_token;
 }

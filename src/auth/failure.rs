@@ -54,11 +54,13 @@ pub(super) struct ErrorContext {
     pub(super) service: Service,
     pub(super) tenant: String,
     pub(super) client_id: Option<String>,
-    /// iss/sub of the service-account token (workload identity only).
+    /// iss/sub of the service-account token (workload identity and identity binding).
     pub(super) claims: Option<jwt::Claims>,
     pub(super) namespace: String,
     pub(super) pod: String,
     pub(super) service_account: Option<String>,
+    /// Identity binding: token requests go through the AKS token proxy.
+    pub(super) binding: bool,
     /// Strings that must never appear in a message (the assertion, the client secret).
     redact: Vec<SecretString>,
 }
@@ -68,7 +70,8 @@ impl ErrorContext {
         let adfs = plan.tenant_id.eq_ignore_ascii_case("adfs");
         let token_service = if adfs { Service::AdFs } else { Service::Entra };
         let (client_id, claims, redact, service) = match &plan.identity {
-            Identity::WorkloadIdentity { client_id, token } => (
+            Identity::WorkloadIdentity { client_id, token }
+            | Identity::IdentityBinding { client_id, token } => (
                 Some(client_id.clone()),
                 jwt::claims(token.jwt.expose_secret()),
                 vec![SecretString::from(token.jwt.expose_secret().to_owned())],
@@ -102,6 +105,7 @@ impl ErrorContext {
             namespace: plan.pod.namespace.clone(),
             pod: plan.pod.name.clone(),
             service_account: plan.pod.service_account.clone(),
+            binding: matches!(plan.identity, Identity::IdentityBinding { .. }),
             redact,
         }
     }
@@ -122,6 +126,11 @@ impl ErrorContext {
 
 /// The [`AuthError`] for a failed token request of the identity `ctx` describes.
 pub(super) fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError {
+    if ctx.binding
+        && let Some(proxied) = super::binding::classify(err, ctx)
+    {
+        return proxied;
+    }
     let service = ctx.service.short();
     if crate::http::is_body_too_large(err) {
         return AuthError::Unavailable {
@@ -286,4 +295,21 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = e.source();
     }
     parts.join(": ")
+}
+/// The message for an Entra refusal given as its `error_codes` (comma-separated) and
+/// description, for callers that parsed the answer themselves (identity binding's proxy).
+pub(super) fn rejection_message(
+    codes: Option<&str>,
+    description: &str,
+    ctx: &ErrorContext,
+) -> String {
+    let mut failure = TokenFailure::parse(400, None, b"");
+    failure.codes = codes
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .chain(crate::http::token_endpoint::aadsts_codes(description))
+        .collect();
+    failure.description = Some(description.to_owned());
+    codes::entra_rejection(&failure, description, ctx)
 }

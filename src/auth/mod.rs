@@ -2,14 +2,16 @@
 //! the official `azure_identity` credentials (workload identity via `ClientAssertionCredential`,
 //! service principal via `ClientSecretCredential`), our own small IMDS client for the VM
 //! identity (`imds`: the SDK's retries would outlast the Mount) and NMI for the deprecated pod
-//! identity. Every credential shares the process's HTTP stack, whose token-endpoint layer
-//! ([`crate::http::token_endpoint`]) reads real Entra answers the SDK cannot.
-//! [`IdentityCredential`] (in `credential`) serves one identity's tokens; `failure` and `codes`
-//! turn refusals into [`AuthError`]s that name the service and the fix.
+//! identity; identity binding is the workload-identity exchange sent through
+//! [`crate::token_proxy`]. Every other credential shares the process's HTTP stack, whose
+//! token-endpoint layer ([`crate::http::token_endpoint`]) reads real Entra answers the SDK
+//! cannot. [`IdentityCredential`] (in `credential`) serves one identity's tokens; `failure`,
+//! `codes` and `binding` turn refusals into [`AuthError`]s that name the service and the fix.
 //!
-//! Imports the plan ([`crate::spc::plan`]), [`crate::cloud`], [`crate::http`] and
-//! [`crate::telemetry`].
+//! Imports the plan ([`crate::spc::plan`]), [`crate::cloud`], [`crate::http`],
+//! [`crate::token_proxy`] (its errors) and [`crate::telemetry`].
 
+mod binding;
 mod codes;
 mod credential;
 mod expiry;
@@ -83,6 +85,8 @@ impl AuthError {
 #[derive(Clone)]
 pub struct Authenticator {
     http: Arc<dyn HttpClient>,
+    /// Identity binding's transport ([`crate::token_proxy::TokenProxy`]), when the process has one.
+    token_proxy: Option<Arc<dyn HttpClient>>,
     metrics: Metrics,
 }
 
@@ -115,7 +119,17 @@ pub fn client_options(
 impl Authenticator {
     /// An authenticator whose credentials send through `http`.
     pub fn new(http: Arc<dyn HttpClient>, metrics: Metrics) -> Self {
-        Authenticator { http, metrics }
+        Authenticator {
+            http,
+            token_proxy: None,
+            metrics,
+        }
+    }
+
+    /// Sends identity binding's token requests through `proxy`.
+    pub fn with_token_proxy(mut self, proxy: Arc<dyn HttpClient>) -> Self {
+        self.token_proxy = Some(proxy);
+        self
     }
 
     /// A credential for the plan's identity. Each carries its own token cache, so a credential
@@ -162,6 +176,26 @@ impl Authenticator {
                 &plan.pod.namespace,
                 &plan.pod.name,
             )),
+            Identity::IdentityBinding { client_id, token } => {
+                let proxy = self.token_proxy.as_ref().ok_or_else(|| AuthError::Setup {
+                    message: format!(
+                        "cannot set up {}: this provider process has no token proxy transport",
+                        plan.identity.describe()
+                    ),
+                })?;
+                // The standard client-assertion request; only its transport differs.
+                ClientAssertionCredential::new(
+                    plan.tenant_id.clone(),
+                    client_id.clone(),
+                    ServiceAccountAssertion(SecretString::from(
+                        token.jwt.expose_secret().to_owned(),
+                    )),
+                    Some(ClientAssertionCredentialOptions {
+                        client_options: client_options(proxy, Some(endpoints)),
+                    }),
+                )
+                .map_err(setup)?
+            }
         };
         Ok(Arc::new(IdentityCredential::new(
             inner,
@@ -227,6 +261,12 @@ pub fn identity_key(plan: &MountPlan, endpoints: &CloudEndpoints) -> IdentityKey
                     .as_bytes(),
             );
         }
+        Identity::IdentityBinding { client_id, token } => {
+            field(b"identity-binding");
+            field(plan.tenant_id.as_bytes());
+            field(client_id.as_bytes());
+            field(&Sha256::digest(token.jwt.expose_secret().as_bytes()));
+        }
         Identity::PodIdentity => {
             // NMI decides per pod: the pod is the identity.
             field(b"pod");
@@ -242,9 +282,7 @@ pub fn identity_key(plan: &MountPlan, endpoints: &CloudEndpoints) -> IdentityKey
 /// When the plan's service-account token expires (the earlier of kubelet's
 /// `expirationTimestamp` and the JWT's `exp`); `None` for modes without one.
 pub fn service_account_expiry(plan: &MountPlan) -> Option<OffsetDateTime> {
-    let Identity::WorkloadIdentity { token, .. } = &plan.identity else {
-        return None;
-    };
+    let token = plan.identity.service_account_token()?;
     let from_kubelet = token
         .expires_at
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())

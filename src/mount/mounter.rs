@@ -145,6 +145,13 @@ impl Mounter {
         }
     }
 
+    /// Sends identity binding's token requests (`useAzureTokenProxy`) through `proxy`
+    /// ([`crate::token_proxy::TokenProxy`]); without it, that mode fails to set up.
+    pub fn with_token_proxy(mut self, proxy: Arc<dyn HttpClient>) -> Self {
+        self.auth = self.auth.with_token_proxy(proxy);
+        self
+    }
+
     /// Validates a request into a plan with this mounter's defaults.
     pub fn plan(&self, raw: &RawRequest<'_>) -> Result<MountPlan, Error> {
         Ok(plan_request(raw, &self.settings.defaults)?)
@@ -346,6 +353,7 @@ impl Mounter {
     ) -> Result<MountOutput, Error> {
         let principal = match &plan.identity {
             Identity::WorkloadIdentity { client_id, .. }
+            | Identity::IdentityBinding { client_id, .. }
             | Identity::ServicePrincipal { client_id, .. } => Some(client_id.as_str()),
             Identity::VmManagedIdentity {
                 user_assigned_client_id,

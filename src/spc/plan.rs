@@ -84,6 +84,12 @@ pub enum Identity {
     },
     /// Deprecated AAD pod identity (NMI on the node).
     PodIdentity,
+    /// AKS identity binding (`useAzureTokenProxy`): the pod's service-account token for
+    /// `api://AKSIdentityBinding` is exchanged for `client_id` through the cluster's token proxy.
+    IdentityBinding {
+        client_id: String,
+        token: ServiceAccountToken,
+    },
 }
 
 impl Identity {
@@ -94,6 +100,17 @@ impl Identity {
             Identity::ServicePrincipal { .. } => "service_principal",
             Identity::VmManagedIdentity { .. } => "vm_managed_identity",
             Identity::PodIdentity => "pod_identity",
+            Identity::IdentityBinding { .. } => "identity_binding",
+        }
+    }
+
+    /// The pod's service-account token, for the modes that exchange one.
+    pub fn service_account_token(&self) -> Option<&ServiceAccountToken> {
+        match self {
+            Identity::WorkloadIdentity { token, .. } | Identity::IdentityBinding { token, .. } => {
+                Some(token)
+            }
+            _ => None,
         }
     }
 
@@ -111,11 +128,15 @@ impl Identity {
             } => format!("VM managed identity (userAssignedIdentityID {id})"),
             Identity::VmManagedIdentity { .. } => "system-assigned VM managed identity".into(),
             Identity::PodIdentity => "AAD pod identity".into(),
+            Identity::IdentityBinding { client_id, .. } => {
+                format!("identity binding (clientID {client_id})")
+            }
         }
     }
 }
 
-/// The projected service-account token kubelet gave for audience `api://AzureADTokenExchange`.
+/// A projected service-account token kubelet gave (audience `api://AzureADTokenExchange` for
+/// workload identity, `api://AKSIdentityBinding` for identity binding).
 #[derive(Debug)]
 pub struct ServiceAccountToken {
     /// The JWT itself; redacted in `Debug`, zeroized on drop.

@@ -16,13 +16,24 @@ pub const OIDC_ISSUER: &str =
 /// An (unsigned) projected service-account token for `namespace/sa`, expiring in `ttl_secs`.
 /// Entra's fake checks `iss`, `sub` and `exp` the way the real one matches federated credentials.
 pub fn service_account_token(namespace: &str, sa: &str, ttl_secs: i64) -> String {
+    service_account_token_for(namespace, sa, ttl_secs, "api://AzureADTokenExchange")
+}
+
+/// Like [`service_account_token`], for another audience (identity binding's
+/// `api://AKSIdentityBinding`).
+pub fn service_account_token_for(
+    namespace: &str,
+    sa: &str,
+    ttl_secs: i64,
+    audience: &str,
+) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"test"}"#);
     let payload = json!({
-        "aud": ["api://AzureADTokenExchange"],
+        "aud": [audience],
         "exp": now + ttl_secs,
         "iat": now,
         "nbf": now,

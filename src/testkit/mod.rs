@@ -28,6 +28,7 @@ pub mod world;
 pub use client::fake_http_client;
 pub use driver::{DriverClient, KubeletAttributes, TestServer, free_port};
 pub use fake::{
-    Counts, EntraCall, FakeAzure, Fault, Recorded, Stored, TENANT, Target, VaultHandle,
+    ClusterOptions, Counts, EntraCall, FakeAzure, FakeTokenProxy, Fault, ProxyCall, Recorded,
+    Stored, TENANT, Target, VaultHandle,
 };
 pub use world::{World, objects_yaml};

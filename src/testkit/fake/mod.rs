@@ -5,6 +5,7 @@
 //! calls, and misbehave on command.
 
 mod entra;
+mod proxy;
 pub mod recorded;
 mod server;
 mod vault;
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use proxy::{ClusterOptions, FakeTokenProxy, ProxyCall};
 pub use vault::{Stored, VaultHandle};
 
 /// The tenant every fake vault and identity lives in unless told otherwise.
@@ -33,6 +35,8 @@ pub enum Target {
     Imds,
     /// The NMI token endpoint.
     Nmi,
+    /// The AKS token proxy (identity binding).
+    TokenProxy,
 }
 
 /// One misbehaviour, consumed by the next request to its target. Answers a service really
@@ -77,6 +81,8 @@ pub struct Counts {
     pub imds: usize,
     /// NMI token requests.
     pub nmi: usize,
+    /// Token requests the AKS token proxy received (under its server name).
+    pub token_proxy: usize,
 }
 
 /// One token request Entra received.
@@ -103,6 +109,7 @@ struct Counters {
     lists: AtomicUsize,
     imds: AtomicUsize,
     nmi: AtomicUsize,
+    token_proxy: AtomicUsize,
     throttled: AtomicUsize,
 }
 
@@ -148,7 +155,7 @@ impl State {
         serde_json::json!({
             "entra": load(&c.entra), "vault": load(&c.vault), "challenges": load(&c.challenges),
             "gets": load(&c.gets), "lists": load(&c.lists), "imds": load(&c.imds), "nmi": load(&c.nmi),
-            "throttled": load(&c.throttled),
+            "token_proxy": load(&c.token_proxy), "throttled": load(&c.throttled),
             "max_vault_requests_per_second": max_in_window(&times, Duration::from_secs(1)),
         })
     }
@@ -333,6 +340,7 @@ impl FakeAzure {
             lists: load(&c.lists),
             imds: load(&c.imds),
             nmi: load(&c.nmi),
+            token_proxy: load(&c.token_proxy),
         }
     }
 

@@ -158,7 +158,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
 /// empty body, as IMDS and Key Vault 5xx captures are status-only) under `code`.
 fn status_answer(target: Target, code: u16) -> Recorded {
     let name = match (target, code) {
-        (Target::Entra, _) => "entra/temporarily-unavailable-503",
+        // The AKS token proxy passes Entra's answers through.
+        (Target::Entra | Target::TokenProxy, _) => "entra/temporarily-unavailable-503",
         (Target::Vault, 500) => "keyvault/internal-error-500",
         (Target::Vault, _) => "keyvault/unavailable-503",
         (Target::Imds, 404) => "imds/updating-404",
@@ -174,7 +175,7 @@ fn status_answer(target: Target, code: u16) -> Recorded {
 /// The recorded 429 of `target`, with the test's `Retry-After`.
 fn throttle_answer(target: Target, retry_after_secs: u64) -> Recorded {
     let name = match target {
-        Target::Entra => "entra/throttled-429",
+        Target::Entra | Target::TokenProxy => "entra/throttled-429",
         Target::Vault => "keyvault/throttled-429",
         Target::Imds | Target::Nmi => "imds/throttled-429",
     };
@@ -183,8 +184,12 @@ fn throttle_answer(target: Target, retry_after_secs: u64) -> Recorded {
 
 /// Applies the next queued fault for `target`, if any.
 pub(crate) fn fault(state: &State, target: Target) -> Option<Reply> {
-    let fault = state.take_fault(target)?;
-    Some(match fault {
+    Some(render_fault(target, state.take_fault(target)?))
+}
+
+/// The answer a fault stands for, as `target` would give it.
+pub(crate) fn render_fault(target: Target, fault: Fault) -> Reply {
+    match fault {
         Fault::Status(code) => Ok(status_answer(target, code).reply()),
         Fault::Throttle { retry_after_secs } => {
             Ok(throttle_answer(target, retry_after_secs).reply())
@@ -224,7 +229,7 @@ pub(crate) fn fault(state: &State, target: Target) -> Option<Reply> {
                 .body(BodyExt::boxed(StreamBody::new(stream)))
                 .unwrap_or_else(|e| panic!("stall response: {e}")))
         }
-    })
+    }
 }
 
 /// A JSON response.
