@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("check", check),
     ("jwt_claims", jwt_claims),
     ("env_file", env_file),
+    ("token_failure", token_failure),
 ];
 
 /// A valid workload-identity SecretProviderClass as kubelet passes it, minus `objects`.
@@ -342,9 +343,7 @@ pub fn keyvault_json(data: &[u8]) {
     {
         render_key(jwk);
     }
-    if let Ok(cert) = serde_json::from_slice::<certs::Certificate>(data)
-        && let Ok(fetched) = models::fetched_from_certificate(cert)
-    {
+    if let Ok(fetched) = models::fetched_from_certificate_json(data) {
         render_checked(
             &spec(ObjectType::Cert, ObjectFormat::Pem, ObjectEncoding::Utf8),
             &[fetched],
@@ -399,5 +398,21 @@ pub fn env_file(data: &[u8]) {
         assert!(endpoints.authority_host.ends_with('/'));
         let _ = endpoints.vault_url("kv-demo");
         let _ = endpoints.key_vault_scope();
+    }
+}
+
+/// The input as a token endpoint's refusal body (Entra, AD FS, IMDS, NMI) under a few
+/// statuses: whatever it is, the summary a pod message quotes is one bounded, printable line.
+pub fn token_failure(data: &[u8]) {
+    use akv_csi_provider::http::TokenFailure;
+    for status in [400u16, 401, 429, 503] {
+        let failure = TokenFailure::parse(status, None, data);
+        let summary = failure.summary();
+        assert!(summary.chars().count() < 1000, "{summary}");
+        assert!(!summary.chars().any(char::is_control), "{summary:?}");
+        if let Ok(text) = std::str::from_utf8(data) {
+            let codes = akv_csi_provider::http::token_endpoint::aadsts_codes(text);
+            assert!(codes.len() <= text.matches("AADSTS").count());
+        }
     }
 }

@@ -72,8 +72,8 @@ pub async fn run(
 }
 
 /// Like [`run`], with a caller-provided HTTP client (the test kit's, which resolves Azure host
-/// names to local fakes and trusts a test CA). Bodies are capped and per-host limits applied
-/// here, whatever the client. Also serves `/healthz` and `/metrics` on their ports (a port of
+/// names to local fakes and trusts a test CA). Bodies are capped, token-endpoint answers read
+/// before the SDK parses them, and per-host limits applied here, whatever the client. Also serves `/healthz` and `/metrics` on their ports (a port of
 /// 0 turns its endpoint off).
 pub async fn run_with_http(
     listener: UnixListener,
@@ -86,7 +86,9 @@ pub async fn run_with_http(
         max_in_flight: config.max_concurrent_requests_per_host,
     };
     let http: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::LimitedClient::new(
-        Arc::new(http::CappedClient::new(http, http::MAX_BODY_BYTES)),
+        Arc::new(http::TokenEndpointClient::new(Arc::new(
+            http::CappedClient::new(http, http::MAX_BODY_BYTES),
+        ))),
         limits,
     ));
     // Identity binding's token requests: their own TLS trust and server name (the proxy caps

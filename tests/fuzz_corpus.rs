@@ -58,6 +58,7 @@ corpus_tests!(
     check,
     jwt_claims,
     env_file,
+    token_failure,
 );
 
 /// The PKCS#12 seeds cover both encodings of the empty password (B.1 from the openssl

@@ -50,6 +50,7 @@ pub(super) fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> Option<Au
                     "{who}: cannot reach the AKS token proxy at {url} (TLS server name \
                      {server_name}): {cause}{hint}"
                 ),
+                retry_after: None,
             }
         }
         ProxyError::Answer(answer) => answered(answer, ctx),
@@ -75,11 +76,13 @@ fn answered(answer: &ProxyAnswer, ctx: &ErrorContext) -> AuthError {
             message: format!(
                 "the AKS token proxy is throttling token requests for {who} (HTTP 429{because})"
             ),
+            retry_after: None,
         };
     }
     if status >= 500 || status == 408 {
         return AuthError::Unavailable {
             message: format!("the AKS token proxy answered HTTP {status} for {who}{because}"),
+            retry_after: None,
         };
     }
     let client = ctx.client_id.as_deref().unwrap_or("<clientID>");

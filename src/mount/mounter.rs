@@ -99,7 +99,7 @@ fn read_object(
 ) -> futures_util::future::BoxFuture<'static, ReadResult> {
     Box::pin(async move {
         let on_retry = |verdict: Verdict| {
-            let reason = if matches!(verdict, Verdict::Throttled(_)) {
+            let reason = if matches!(verdict, Verdict::Throttled) {
                 "throttled"
             } else {
                 "unavailable"

@@ -36,9 +36,11 @@ pub fn object_type(value: Option<&str>, problems: &mut Problems) -> Option<Objec
             problems.push("objectType is required: use secret, key or cert".into());
             None
         }
-        Some(other) => {
+        Some(_) => {
+            // Quote what the author wrote, not our lower-cased copy.
+            let given = value.unwrap_or_default();
             problems.push(format!(
-                "objectType {other:?} is not one of secret, key, cert"
+                "objectType {given:?} is not one of secret, key, cert"
             ));
             None
         }
@@ -54,8 +56,9 @@ pub fn object_format(
     let format = match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("pem") => ObjectFormat::Pem,
         Some("pfx") => ObjectFormat::Pfx,
-        Some(other) => {
-            problems.push(format!("objectFormat {other:?} is not one of pem, pfx"));
+        Some(_) => {
+            let given = value.unwrap_or_default();
+            problems.push(format!("objectFormat {given:?} is not one of pem, pfx"));
             ObjectFormat::Pem
         }
     };
@@ -81,9 +84,9 @@ pub fn object_encoding(
         "utf-8" => ObjectEncoding::Utf8,
         "hex" => ObjectEncoding::Hex,
         "base64" => ObjectEncoding::Base64,
-        other => {
+        _ => {
             problems.push(format!(
-                "objectEncoding {other:?} is not one of utf-8, hex, base64"
+                "objectEncoding {e:?} is not one of utf-8, hex, base64"
             ));
             ObjectEncoding::Utf8
         }

@@ -28,7 +28,7 @@ pub mod world;
 pub use client::fake_http_client;
 pub use driver::{DriverClient, KubeletAttributes, TestServer, free_port};
 pub use fake::{
-    ClusterOptions, Counts, EntraCall, FakeAzure, FakeTokenProxy, Fault, ProxyCall, Stored, TENANT,
-    Target, VaultCounts, VaultHandle,
+    ClusterOptions, Counts, EntraCall, FakeAzure, FakeTokenProxy, Fault, ProxyCall, Recorded,
+    Stored, TENANT, Target, VaultCounts, VaultHandle,
 };
 pub use world::{World, objects_yaml};

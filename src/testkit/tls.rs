@@ -13,11 +13,13 @@ pub const SERVED_NAMES: &[&str] = &[
     "login.chinacloudapi.cn",
     "login.microsoftonline.de",
     "login.stack.test",
+    "adfs.local.azurestack.external",
     "*.vault.azure.net",
     "*.vault.usgovcloudapi.net",
     "*.vault.azure.cn",
     "*.vault.microsoftazure.de",
     "*.vault.stack.test",
+    "*.vault.local.azurestack.external",
     "localhost",
 ];
 

@@ -1,12 +1,16 @@
 //! Fake Microsoft Entra ID, Key Vault, IMDS and NMI. One HTTPS server (test CA, HTTP/2 and 1.1)
 //! answers for every login and vault host name, routed by host; one plain HTTP server stands in
-//! for IMDS (169.254.169.254) and NMI (localhost:2579). They answer with the real REST shapes,
-//! check what they receive, count calls, and misbehave on command.
+//! for IMDS (169.254.169.254) and NMI (localhost:2579). They answer with recorded real answers
+//! ([`Recorded`], the corpus in `tests/fixtures/recorded/`), check what they receive, count
+//! calls, and misbehave on command.
 
 mod entra;
 mod proxy;
+pub mod recorded;
 mod server;
 mod vault;
+
+pub use recorded::Recorded;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -35,13 +39,17 @@ pub enum Target {
     TokenProxy,
 }
 
-/// One misbehaviour, consumed by the next request to its target.
+/// One misbehaviour, consumed by the next request to its target. Answers a service really
+/// gives are recorded ones; the hand-made faults are those no service sends in a fixed shape
+/// (resets, stalls, truncation, oversized or garbled bodies, a proxy's HTML).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer with this HTTP status and a JSON error body (e.g. 500, 503).
+    /// The target's recorded error for this HTTP status (e.g. 500, 503; see `status_answer`).
     Status(u16),
-    /// 429 with `Retry-After: secs`.
+    /// The target's recorded 429, with `Retry-After: secs`.
     Throttle { retry_after_secs: u64 },
+    /// This recorded answer.
+    Replay(Recorded),
     /// Abort the request without an answer (the connection or stream is reset).
     Reset,
     /// 200 with a body that is not JSON.
@@ -87,6 +95,9 @@ pub struct EntraCall {
     pub grant: &'static str,
     /// The host the request was sent to (which cloud).
     pub host: String,
+    /// SHA-256 (hex) of the client assertion, when there was one: which service-account token
+    /// was exchanged, without keeping it.
+    pub assertion_sha256: Option<String>,
 }
 
 #[derive(Default)]

@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::server::{Body, Reply, json, raw, render_fault};
-use super::{FakeAzure, Fault, State, Target};
+use super::{FakeAzure, State, Target};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// The audience the proxy accepts.
@@ -272,28 +272,8 @@ async fn handle(
         .token_proxy
         .fetch_add(1, Ordering::Relaxed);
     if let Some(f) = state.azure.take_fault(Target::TokenProxy) {
-        return Ok(match f {
-            // Entra's own 429, passed through (fidelity.md #1).
-            Fault::Throttle { retry_after_secs } => {
-                let mut r = raw(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "text/plain",
-                    Bytes::from_static(b"Too Many Requests"),
-                );
-                if let Ok(v) = retry_after_secs.to_string().parse() {
-                    r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
-                }
-                r
-            }
-            // Entra's transient error, passed through (fidelity.md #3).
-            Fault::Status(code) => entra_error(
-                StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                "temporarily_unavailable",
-                90033,
-                "A transient error has occurred. Please try again.",
-            ),
-            other => return render_fault(other),
-        });
+        // Entra's own 429 and transient errors pass through: the recorded ones.
+        return render_fault(Target::TokenProxy, f);
     }
     let tenant = path
         .trim_start_matches('/')
