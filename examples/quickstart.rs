@@ -65,7 +65,7 @@ async fn main() {
     let cert = rsa_certificate();
     vault.certificate(
         "tls-cert",
-        cert.pfx_base64,
+        &cert.pfx_base64,
         "application/x-pkcs12",
         &cert.leaf_der,
     );

@@ -12,7 +12,7 @@ use akv_csi_provider::keyvault::{Fetched, Jwk, version_of};
 use akv_csi_provider::render::{CONTENT_TYPE_PKCS12, RenderOptions, public_key_der, render};
 use akv_csi_provider::spc::params::{self, PlanDefaults};
 use akv_csi_provider::spc::plan::{
-    MountPlan, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType,
+    MountPlan, ObjectEncoding, ObjectFormat, ObjectPart, ObjectSpec, ObjectType,
 };
 use akv_csi_provider::spc::request::{Attributes, Secrets};
 use akv_csi_provider::spc::tokens::{TOKENS_KEY, azure_token};
@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("jwt_claims", jwt_claims),
     ("env_file", env_file),
     ("h2front", h2front),
+    ("token_failure", token_failure),
 ];
 
 /// A valid workload-identity SecretProviderClass as kubelet passes it, minus `objects`.
@@ -161,12 +162,23 @@ fn spec(object_type: ObjectType, format: ObjectFormat, encoding: ObjectEncoding)
         version: None,
         history: 1,
         format,
+        format_explicit: format == ObjectFormat::Pfx,
+        part: None,
         encoding,
         mode: 0o644,
         optional: false,
         json_pointer: None,
+        vault: None,
     }
 }
+
+const PARTS: [ObjectPart; 5] = [
+    ObjectPart::All,
+    ObjectPart::Key,
+    ObjectPart::Leaf,
+    ObjectPart::Chain,
+    ObjectPart::Ca,
+];
 
 const ENCODINGS: [ObjectEncoding; 3] = [
     ObjectEncoding::Utf8,
@@ -197,7 +209,8 @@ fn render_checked(spec: &ObjectSpec, versions: &[Fetched], options: &RenderOptio
 
 /// A flags byte, then `value` NUL `contentType` NUL `kid` NUL `jsonPointer` of one secret.
 /// Flags: bits 0-1 objectEncoding, bit 2 pfx, bit 3 chain, bit 4 separate files, bit 5 kid
-/// present, bit 6 jsonPointer present, bit 7 the same version twice with history 2.
+/// present, bit 6 jsonPointer present, bit 7 the same version twice with history 2. Without a
+/// jsonPointer the last field may name an `objectPart`, or be `pem` for an explicit objectFormat.
 pub fn render_secret(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -212,6 +225,10 @@ pub fn render_secret(data: &[u8]) {
     let mut s = spec(ObjectType::Secret, format, encoding);
     if flags & 64 != 0 {
         s.json_pointer = Some(f[3].clone());
+    } else if f[3] == "pem" {
+        s.format_explicit = true;
+    } else {
+        s.part = PARTS.iter().copied().find(|p| p.as_str() == f[3]);
     }
     let fetched = Fetched::Secret {
         id: "https://kv-demo.vault.azure.net/secrets/fuzz/0123abcd".into(),
@@ -247,6 +264,11 @@ pub fn render_pkcs12(data: &[u8]) {
             &fetched,
             &options,
         );
+        for part in PARTS {
+            let mut s = spec(ObjectType::Secret, ObjectFormat::Pem, ObjectEncoding::Utf8);
+            s.part = Some(part);
+            render_checked(&s, &fetched, &options);
+        }
     }
     for encoding in [ObjectEncoding::Utf8, ObjectEncoding::Base64] {
         render_checked(
@@ -325,9 +347,7 @@ pub fn keyvault_json(data: &[u8]) {
     {
         render_key(jwk);
     }
-    if let Ok(cert) = serde_json::from_slice::<certs::Certificate>(data)
-        && let Ok(fetched) = models::fetched_from_certificate(cert)
-    {
+    if let Ok(fetched) = models::fetched_from_certificate_json(data) {
         render_checked(
             &spec(ObjectType::Cert, ObjectFormat::Pem, ObjectEncoding::Utf8),
             &[fetched],
@@ -497,4 +517,20 @@ fn header_blocks(bytes: &[u8]) -> Vec<Vec<u8>> {
         }
     }
     blocks
+}
+
+/// The input as a token endpoint's refusal body (Entra, AD FS, IMDS, NMI) under a few
+/// statuses: whatever it is, the summary a pod message quotes is one bounded, printable line.
+pub fn token_failure(data: &[u8]) {
+    use akv_csi_provider::http::TokenFailure;
+    for status in [400u16, 401, 429, 503] {
+        let failure = TokenFailure::parse(status, None, data);
+        let summary = failure.summary();
+        assert!(summary.chars().count() < 1000, "{summary}");
+        assert!(!summary.chars().any(char::is_control), "{summary:?}");
+        if let Ok(text) = std::str::from_utf8(data) {
+            let codes = akv_csi_provider::http::token_endpoint::aadsts_codes(text);
+            assert!(codes.len() <= text.matches("AADSTS").count());
+        }
+    }
 }

@@ -55,6 +55,9 @@ ALL_FLAGS_ARGS = [
     "--max-cached-identities=256",
     "--upstream-requests-per-second=50",
     "--max-concurrent-requests-per-host=16",
+    "--token-proxy-url=https://10.0.0.1:443",
+    "--token-proxy-ca-file=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+    "--sni-name=aeaf29ip1hi5q38ebc3u4daum81u0unk52t5bg50j25234fmuj78g.ests.aks",
     "--azure-environment-filepath=/etc/azure/azurestackcloud.json",
     "--custom-user-agent=my-cluster",
     "--enable-profile=true",
@@ -64,17 +67,20 @@ ALL_FLAGS_ARGS = [
 # README.md, "SecretProviderClass parameters" and the object field table.
 SPC_PARAMETERS = {
     "keyvaultName", "tenantID", "tenantId", "clientID", "usePodIdentity",
-    "useVMManagedIdentity", "userAssignedIdentityID", "cloudName", "cloudEnvFileName", "objects",
+    "useVMManagedIdentity", "useAzureTokenProxy", "userAssignedIdentityID", "cloudName",
+    "cloudEnvFileName", "objects",
 }
 OBJECT_FIELDS = {
     "objectName", "objectType", "objectAlias", "objectVersion", "objectVersionHistory",
     "objectFormat", "objectEncoding", "filePermission", "optional", "jsonPointer",
+    "objectPart", "keyvaultName",
 }
 OBJECT_VALUES = {
     "objectType": {"secret", "key", "cert"},
     "objectFormat": {"pem", "pfx"},
     "objectEncoding": {"utf-8", "hex", "base64"},
     "optional": {"true", "false"},
+    "objectPart": {"all", "key", "leaf", "chain", "ca"},
 }
 
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -265,7 +271,8 @@ def main() -> int:
         fail(f"chart ({ALL_FLAGS_VALUES}): container args\n  {args}\n  want\n  {ALL_FLAGS_ARGS}")
     defaults = container_args(default_docs)
     flags = {a.split("=", 1)[0] for a in ALL_FLAGS_ARGS} - {
-        "--azure-environment-filepath", "--custom-user-agent", "--enable-profile", "--profile-port"}
+        "--azure-environment-filepath", "--custom-user-agent", "--enable-profile", "--profile-port",
+        "--sni-name"}
     missing = flags - {a.split("=", 1)[0] for a in defaults}
     if missing:
         fail(f"chart (default values): flags not passed: {sorted(missing)}")

@@ -9,6 +9,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::cloud::CloudName;
 use crate::syntax::{parse_go_bool, parse_go_duration};
+use crate::token_proxy;
 
 /// Command line of `akv-csi-provider`. Without a subcommand the provider serves.
 #[derive(Debug, Clone, Parser)]
@@ -152,6 +153,21 @@ pub struct Config {
     /// (the reference's `AZURE_ENVIRONMENT_FILEPATH` convention).
     #[arg(long, env = "AZURE_ENVIRONMENT_FILEPATH", hide_env_values = true)]
     pub azure_environment_filepath: Option<PathBuf>,
+
+    /// Identity binding (`useAzureTokenProxy`): URL of the cluster's token proxy (`https`, no
+    /// query); empty = the default.
+    #[arg(long, default_value = token_proxy::DEFAULT_URL, value_parser = token_proxy::parse_url)]
+    pub token_proxy_url: url::Url,
+
+    /// Identity binding: TLS server name of the token proxy; empty = computed at start from the
+    /// API server's certificate (its `hcp-kubernetes.<cluster ID>.svc.cluster.local` name).
+    #[arg(long, default_value = "", value_parser = token_proxy::parse_server_name)]
+    pub sni_name: String,
+
+    /// Identity binding: the cluster CA bundle the token proxy is verified against (kubelet's
+    /// `kube-root-ca.crt`), re-read when it changes.
+    #[arg(long, default_value = token_proxy::DEFAULT_CA_FILE)]
+    pub token_proxy_ca_file: PathBuf,
 }
 
 impl Config {
@@ -171,6 +187,21 @@ impl Config {
             retry: crate::keyvault::retry::RetryPolicy::default(),
             object_cache_ttl: self.object_cache_ttl,
             max_cached_identities: usize::from(self.max_cached_identities),
+        }
+    }
+
+    /// How identity binding reaches the token proxy. The API server is dialed (to compute the
+    /// server name) at the proxy URL's port when it names one, else at `KUBERNETES_SERVICE_PORT`
+    /// (the Go provider's choice), else 443.
+    pub fn token_proxy_settings(&self) -> token_proxy::TokenProxySettings {
+        let service_port = std::env::var("KUBERNETES_SERVICE_PORT")
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        token_proxy::TokenProxySettings {
+            url: self.token_proxy_url.clone(),
+            server_name: (!self.sni_name.is_empty()).then(|| self.sni_name.clone()),
+            ca_file: self.token_proxy_ca_file.clone(),
+            detect_port: self.token_proxy_url.port().or(service_port).unwrap_or(443),
         }
     }
 
@@ -228,6 +259,39 @@ mod tests {
         assert!(!c.write_cert_and_key_in_separate_files);
         assert_eq!(c.cloud_name, CloudName::AzurePublicCloud);
         assert!(!c.log_format_json);
+        assert_eq!(
+            c.token_proxy_url.as_str(),
+            "https://kubernetes.default.svc.cluster.local/"
+        );
+        assert_eq!(c.sni_name, "");
+        assert_eq!(
+            c.token_proxy_ca_file,
+            PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+        );
+        assert_eq!(c.token_proxy_settings().server_name, None);
+    }
+
+    #[test]
+    fn identity_binding_flags() {
+        // The Go provider's DaemonSet may pass them empty.
+        let c = parse(&["--token-proxy-url=", "--sni-name="]).unwrap();
+        assert_eq!(
+            c.token_proxy_url.host_str(),
+            Some("kubernetes.default.svc.cluster.local")
+        );
+        assert_eq!(c.token_proxy_settings().server_name, None);
+        let c = parse(&[
+            "--token-proxy-url=https://10.0.0.1:8443",
+            "--sni-name=Aeaf29.ests.aks",
+            "--token-proxy-ca-file=/etc/kube/ca.crt",
+        ])
+        .unwrap();
+        let s = c.token_proxy_settings();
+        assert_eq!(s.server_name.as_deref(), Some("aeaf29.ests.aks"));
+        assert_eq!(s.detect_port, 8443);
+        assert_eq!(s.ca_file, PathBuf::from("/etc/kube/ca.crt"));
+        assert!(parse(&["--token-proxy-url=http://kubernetes.default.svc"]).is_err());
+        assert!(parse(&["--sni-name=not a name"]).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | shared leaves | [`syntax`] (Go bool/duration spellings, quiet JSON errors), [`cache`], [`http`], [`telemetry`], [`client`], [`proto`] |
+//! | shared leaves | [`syntax`] (Go bool/duration spellings, quiet JSON errors), [`cache`], [`http`], [`telemetry`], [`client`], [`proto`], then [`token_proxy`] (identity binding's transport, on [`http`]) |
 //! | the model | [`cloud`] (cloud names, endpoints) → [`spc`] (request, parameters, objects, token map, plan) |
 //! | the work | [`auth`] (credentials) → [`keyvault`] (reads, [`keyvault::Fetched`]) → [`render`] (files, versions) |
 //! | the pipeline | [`mount`] (plan → identity → reads → render, failure messages) |
@@ -45,6 +45,7 @@ pub mod syntax;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod token_proxy;
 
 /// Code generated from `proto/v1alpha1/service.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -61,7 +62,8 @@ pub use config::Config;
 
 /// Serves the provider on an already-bound listener until `shutdown` resolves, sending Entra
 /// and Key Vault requests through the production HTTPS client (system roots plus
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`), and identity binding's token requests through
+/// [`token_proxy`] (the cluster CA only).
 pub async fn run(
     listener: UnixListener,
     config: &Config,
@@ -72,8 +74,8 @@ pub async fn run(
 }
 
 /// Like [`run`], with a caller-provided HTTP client (the test kit's, which resolves Azure host
-/// names to local fakes and trusts a test CA). Bodies are capped and per-host limits applied
-/// here, whatever the client. Also serves `/healthz` and `/metrics` on their ports (a port of
+/// names to local fakes and trusts a test CA). Bodies are capped, token-endpoint answers read
+/// before the SDK parses them, and per-host limits applied here, whatever the client. Also serves `/healthz` and `/metrics` on their ports (a port of
 /// 0 turns its endpoint off).
 pub async fn run_with_http(
     listener: UnixListener,
@@ -86,16 +88,23 @@ pub async fn run_with_http(
         max_in_flight: config.max_concurrent_requests_per_host,
     };
     let http: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::LimitedClient::new(
-        Arc::new(http::CappedClient::new(http, http::MAX_BODY_BYTES)),
+        Arc::new(http::TokenEndpointClient::new(Arc::new(
+            http::CappedClient::new(http, http::MAX_BODY_BYTES),
+        ))),
+        limits,
+    ));
+    // Identity binding's token requests: their own TLS trust and server name (the proxy caps
+    // bodies itself), the same per-host limits.
+    let token_proxy: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::LimitedClient::new(
+        token_proxy::TokenProxy::start(config.token_proxy_settings()),
         limits,
     ));
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = telemetry::metrics::Metrics::register(&mut registry);
-    let mounter = Arc::new(mount::Mounter::new(
-        config.mount_settings(),
-        http,
-        metrics.clone(),
-    ));
+    let mounter = Arc::new(
+        mount::Mounter::new(config.mount_settings(), http, metrics.clone())
+            .with_token_proxy(token_proxy),
+    );
 
     // One shutdown signal for the gRPC server and both HTTP endpoints.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

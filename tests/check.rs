@@ -249,6 +249,64 @@ spec:
 }
 
 #[test]
+fn identity_binding_is_understood_with_what_the_cluster_must_provide() {
+    let spc = |extra: &str| {
+        format!(
+            "\
+apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata: {{name: ib, namespace: apps}}
+spec:
+  provider: azure
+  parameters:
+    keyvaultName: my-vault
+    tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    useAzureTokenProxy: \"true\"
+{extra}    objects: |
+      array:
+        - |
+          objectName: db
+          objectType: secret
+"
+        )
+    };
+    let (code, out, err) = check(
+        &["-"],
+        &spc("    clientID: 5b0f3c1e-8d2a-4e6f-9a7b-1c3d5e7f9a0b\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        has_line(
+            &out,
+            "vault my-vault (AzurePublicCloud), identity binding (clientID 5b0f3c1e-8d2a-4e6f-9a7b-1c3d5e7f9a0b)"
+        ),
+        "{out}"
+    );
+    for needle in [
+        "az aks identity-binding create",
+        "use-managed-identity",
+        "cid.wi.aks.azure.com",
+        "api://AKSIdentityBinding",
+        "--sni-name",
+    ] {
+        assert!(out.contains(needle), "{out} lacks {needle}");
+    }
+    // Without clientID, and with a second mode: invalid, each with its fix.
+    let (code, out, _) = check(&["-"], &spc(""));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("clientID is required"), "{out}");
+    let (code, out, _) = check(
+        &["-"],
+        &spc("    clientID: x\n    useVMManagedIdentity: \"true\"\n"),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("only one identity mode can be enabled at a time"),
+        "{out}"
+    );
+}
+
+#[test]
 fn files_without_an_azure_class_pass_with_a_note() {
     let path = fixture("no-azure.yaml");
     let (code, out, _) = check(&[&path], "");
@@ -318,4 +376,66 @@ fn check_needs_a_file() {
     let (code, _, err) = check(&[], "");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("FILE"), "{err}");
+}
+
+#[test]
+fn object_parts_and_vaults_are_listed_per_file() {
+    let yaml = r#"apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata: {name: tls, namespace: web}
+spec:
+  provider: azure
+  parameters:
+    keyvaultName: app-vault
+    tenantID: t
+    clientID: 00000000-0000-0000-0000-000000000001
+    objects: |
+      array:
+        - |
+          objectName: db-password
+          objectType: secret
+        - |
+          objectName: wildcard
+          objectType: secret
+          keyvaultName: shared-certs
+          objectPart: key
+          objectAlias: tls.key
+        - |
+          objectName: wildcard
+          objectType: secret
+          keyvaultName: shared-certs
+          objectPart: chain
+          objectAlias: tls.crt
+"#;
+    let (code, out, err) = check(&["-"], yaml);
+    assert_eq!(code, 0, "{out}{err}");
+    for want in [
+        "vault app-vault (AzurePublicCloud), workload identity (clientID 00000000-0000-0000-0000-000000000001)",
+        "PATH         MODE  VAULT         OBJECT              VERSION  FORMAT",
+        "db-password  0644  app-vault     secret/db-password  latest   pem",
+        "tls.key      0644  shared-certs  secret/wildcard     latest   pem, objectPart key",
+        "tls.crt      0644  shared-certs  secret/wildcard     latest   pem, objectPart chain",
+        "note: objects are read from 2 vaults (app-vault, shared-certs) with the one identity, tenant and cloud of the class: that identity needs read access on each of them",
+    ] {
+        assert!(has_line(&out, want), "{want:?} not in\n{out}");
+    }
+    let mut child = Command::new(BIN)
+        .args(["check", "--output", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let json: Value = serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
+    let files = &json["documents"][0]["files"];
+    assert_eq!(files[0]["vault"], "app-vault");
+    assert!(files[0].get("part").is_none(), "{files}");
+    assert_eq!(files[1]["vault"], "shared-certs");
+    assert_eq!(files[1]["part"], "key");
+    assert_eq!(files[2]["part"], "chain");
 }

@@ -59,4 +59,28 @@ corpus_tests!(
     jwt_claims,
     env_file,
     h2front,
+    token_failure,
 );
+
+/// The PKCS#12 seeds cover both encodings of the empty password (B.1 from the openssl
+/// fixtures, B.2 in Key Vault's shape and others), and every seed opens.
+#[test]
+fn pkcs12_seeds_cover_both_password_forms() {
+    use akv_csi_provider::render::pkcs12::{EmptyPassword, open};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/render_pkcs12");
+    let mut forms = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+        let path = entry.expect("corpus entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("seed-") {
+            continue;
+        }
+        let opened =
+            open(&std::fs::read(&path).expect("seed")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        forms.push(opened.mac);
+    }
+    for form in EmptyPassword::BOTH {
+        assert!(forms.contains(&Some(form)), "no {form} seed in {forms:?}");
+    }
+    assert!(forms.contains(&None), "no MAC-less seed");
+}

@@ -354,7 +354,7 @@ async fn companion_files_obey_the_path_rules_too() {
     let cert = akv_csi_provider::testkit::material::rsa_certificate();
     world.azure.vault(VAULT).certificate(
         "tls",
-        cert.pfx_base64,
+        &cert.pfx_base64,
         "application/x-pkcs12",
         &cert.leaf_der,
     );

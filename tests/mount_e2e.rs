@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use akv_csi_provider::Config;
 use akv_csi_provider::proto::MountResponse;
-use akv_csi_provider::testkit::material::{ec_certificate, ec_key, rsa_certificate, rsa_key};
+use akv_csi_provider::testkit::material::{
+    ec_certificate, ec_certificate_openssl, ec_key, rsa_certificate, rsa_certificate_openssl,
+    rsa_key,
+};
 use akv_csi_provider::testkit::world::{CLIENT_ID, VAULT};
 use akv_csi_provider::testkit::{Stored, World, objects_yaml};
 
@@ -39,16 +42,31 @@ async fn secrets_keys_and_certificates_render_exactly() {
     let rsa = rsa_certificate();
     let tls = vault.certificate(
         "tls-cert",
-        rsa.pfx_base64,
+        &rsa.pfx_base64,
         "application/x-pkcs12",
         &rsa.leaf_der,
     );
     let ec = ec_certificate();
     let ec_version = vault.certificate(
         "ec-cert",
-        ec.pfx_base64,
+        &ec.pfx_base64,
         "application/x-pkcs12",
         &ec.leaf_der,
+    );
+    // The same certificates as OpenSSL bundles them (the B.1 empty password; -legacy, AES).
+    let rsa_openssl = rsa_certificate_openssl();
+    vault.certificate(
+        "tls-openssl",
+        &rsa_openssl.pfx_base64,
+        "application/x-pkcs12",
+        &rsa_openssl.leaf_der,
+    );
+    let ec_openssl = ec_certificate_openssl();
+    vault.certificate(
+        "ec-openssl",
+        &ec_openssl.pfx_base64,
+        "application/x-pkcs12",
+        &ec_openssl.leaf_der,
     );
     let pem_bundle = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
     let pem_version = vault.certificate(
@@ -84,6 +102,8 @@ async fn secrets_keys_and_certificates_render_exactly() {
         "objectName: tls-cert\nobjectType: cert\nobjectAlias: tls.crt",
         "objectName: ec-cert\nobjectType: secret",
         "objectName: pem-cert\nobjectType: secret",
+        "objectName: tls-openssl\nobjectType: secret",
+        "objectName: ec-openssl\nobjectType: secret",
         "objectName: signing-key\nobjectType: key",
         "objectName: ec-key\nobjectType: key",
     ]);
@@ -101,10 +121,13 @@ async fn secrets_keys_and_certificates_render_exactly() {
         ("db/password", 0o644, b"p@ss".to_vec()),
         ("db/port", 0o644, b"5432".to_vec()),
         ("tls.pem", 0o644, rsa.expected_pem.as_bytes().to_vec()),
-        ("tls.pfx", 0o644, base64_decode(rsa.pfx_base64)),
+        ("tls.pfx", 0o644, base64_decode(&rsa.pfx_base64)),
         ("tls.pfx.b64", 0o644, rsa.pfx_base64.as_bytes().to_vec()),
         ("ec-cert", 0o644, ec.expected_pem.as_bytes().to_vec()),
         ("pem-cert", 0o644, pem_bundle.as_bytes().to_vec()),
+        // Byte-identical to the Key Vault-shaped bundles of the same key and certificates.
+        ("tls-openssl", 0o644, rsa.expected_pem.as_bytes().to_vec()),
+        ("ec-openssl", 0o644, ec.expected_pem.as_bytes().to_vec()),
         ("signing-key", 0o644, rsa_jwk.expected_pem().into_bytes()),
         ("ec-key", 0o644, ec_jwk.expected_pem().into_bytes()),
     ]
@@ -151,7 +174,7 @@ async fn secrets_keys_and_certificates_render_exactly() {
     // One exchange; db-config and tls-cert (secret, latest) are read once each.
     let counts = world.azure.counts();
     assert_eq!(counts.entra, 1, "{counts:?}");
-    assert_eq!(counts.gets, 10, "{counts:?}");
+    assert_eq!(counts.gets, 12, "{counts:?}");
     let call = &world.azure.entra_calls()[0];
     assert_eq!(
         (call.client_id.as_str(), call.scope.as_str(), call.grant),

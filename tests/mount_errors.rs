@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use akv_csi_provider::Config;
 use akv_csi_provider::testkit::material::{OIDC_ISSUER, service_account_token};
 use akv_csi_provider::testkit::world::{CLIENT_ID, VAULT};
-use akv_csi_provider::testkit::{Fault, Stored, Target, World, objects_yaml};
+use akv_csi_provider::testkit::{Fault, Recorded, Stored, Target, World, objects_yaml};
 use tonic::Code;
 
 const SECRET_VALUE: &str = "top-secret-value-42";
@@ -136,27 +136,43 @@ async fn access_denied_names_the_role_and_the_policy_command() {
         "{}",
         status.message()
     );
+    // The fake vault answers with Key Vault's recorded RBAC refusal (ForbiddenByRbac).
     has(
         &status,
         &[
             "other-vault",
             CLIENT_ID,
+            "ForbiddenByRbac",
             "Key Vault Secrets User",
-            "az keyvault set-policy --name other-vault --secret-permissions get",
+            "az role assignment create --role \"Key Vault Secrets User\"",
         ],
     );
 
+    // An access-policy vault's recorded refusal (AccessDenied) gets the policy command, with
+    // the list permission history needs.
+    world.azure.push_fault(
+        Target::Vault,
+        Fault::Replay(Recorded::get("keyvault/forbidden-access-policy-403")),
+    );
     let attrs = world
         .spc(&objects_yaml(&[
             "objectName: app-key\nobjectType: key\nobjectVersionHistory: 2",
         ]))
-        .param("keyvaultName", "other-vault")
         .build();
+    world.azure.vault(VAULT).add(
+        "app-key",
+        Stored::Key {
+            jwk: serde_json::json!({"kty": "oct"}),
+        },
+    );
     let status = world.client().mount(&attrs, None, "420").await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     has(
         &status,
-        &["Key Vault Crypto User", "--key-permissions get list"],
+        &[
+            "AccessDenied",
+            "az keyvault set-policy --name kv-demo --key-permissions get list",
+        ],
     );
 }
 

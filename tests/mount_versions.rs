@@ -151,8 +151,18 @@ async fn history_of_keys_and_certificates() {
         },
     );
     let cert = akv_csi_provider::testkit::material::rsa_certificate();
-    vault.certificate("c", cert.pfx_base64, "application/x-pkcs12", &cert.leaf_der);
-    vault.certificate("c", cert.pfx_base64, "application/x-pkcs12", &cert.leaf_der);
+    vault.certificate(
+        "c",
+        &cert.pfx_base64,
+        "application/x-pkcs12",
+        &cert.leaf_der,
+    );
+    vault.certificate(
+        "c",
+        &cert.pfx_base64,
+        "application/x-pkcs12",
+        &cert.leaf_der,
+    );
     let r = mount(
         &world,
         &[

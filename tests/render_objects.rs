@@ -257,11 +257,18 @@ fn pem_certificate_secrets_are_written_as_stored() {
             .all(|v| v.id == "secret/tls.pem" && v.version == "0123abcd")
     );
 
-    // objectFormat pfx on a PEM certificate writes the PEM, as the reference does.
+    // objectFormat pfx on a PEM certificate: the reference writes the PEM text; we build a
+    // PKCS#12 of it (#1945; tests/render_pfx.rs reads it with openssl).
     let mut pfx_spec = s.clone();
     pfx_spec.format = ObjectFormat::Pfx;
     let out = render(&pfx_spec, &fetched, &opts()).unwrap();
-    assert_eq!(contents(&out), vec![stored.as_bytes().to_vec()]);
+    assert_eq!(out.files.len(), 1);
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&out.files[0].contents[..])
+        .unwrap();
+    let opened = akv_csi_provider::render::pkcs12::open(&der).unwrap();
+    assert_eq!(opened.certs, c.certs);
+    assert_eq!(opened.keys.len(), 1);
 }
 
 #[test]

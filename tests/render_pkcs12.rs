@@ -1,13 +1,17 @@
 //! PKCS#12 certificate-backed secrets: OpenSSL-made fixtures (AES and -legacy), bundles written
-//! by p12-keystore from rcgen chains in every stored order, chain ordering edge cases, and every
-//! output read back by an independent reader.
+//! from rcgen chains in every stored order by p12-keystore (B.1 empty password) and by our
+//! writer in Key Vault's shape (B.2), chain ordering edge cases, and every output read back by
+//! an independent reader.
 
 mod render_support;
 
 use std::path::Path;
 
+use akv_csi_provider::render::pkcs12::{EmptyPassword, Profile};
 use akv_csi_provider::render::{CONTENT_TYPE_PKCS12, RenderError, RenderOptions, render};
 use akv_csi_provider::spc::plan::{ObjectEncoding, ObjectFormat, ObjectType};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use render_support::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pfx");
@@ -135,9 +139,20 @@ fn every_stored_order_of_every_chain_length() {
                 for perm in permutations(len) {
                     let stored: Vec<Vec<u8>> =
                         perm.iter().map(|&i| chain.certs[i].clone()).collect();
-                    let b = b64(&pfx(Some(&chain.leaf_key), &stored));
+                    // The B.1 form as p12-keystore writes it, and Key Vault's B.2 shape.
+                    let b1 = b64(&pfx(Some(&chain.leaf_key), &stored));
+                    let b2 = b64(&pfx_in(
+                        Profile::key_vault(),
+                        Some(&chain.leaf_key),
+                        &stored,
+                    ));
                     for construct in [true, false] {
-                        let out = render_pfx(&b, options(construct, false)).unwrap();
+                        let out = render_pfx(&b1, options(construct, false)).unwrap();
+                        let out_b2 = render_pfx(&b2, options(construct, false)).unwrap();
+                        assert_eq!(
+                            out.files[0].contents, out_b2.files[0].contents,
+                            "B.1 and B.2 differ: {alg:?} len={len} {ids:?} {perm:?}"
+                        );
                         let blocks = read_pem(&out.files[0].contents);
                         assert_eq!(blocks[0].0, "PRIVATE KEY");
                         // Independent reader of the key: aws-lc (through rcgen) parses our
@@ -288,4 +303,99 @@ fn bad_bundles_are_clear_errors() {
     )
     .unwrap_err();
     assert!(matches!(err, RenderError::EncodingOnPem { .. }), "{err}");
+}
+
+/// The Key Vault shape exactly as the fake serves it (B.2, 2000 iterations, Windows bag
+/// attributes, PKCS#8 key attributes), with a four-deep chain in a scrambled bag order: key
+/// first, then leaf → intermediates → root, byte-identical to the B.1 bundle of the same key
+/// and certificates written by OpenSSL's legacy shape and by p12-keystore.
+#[test]
+fn key_vault_shaped_bundles_render_like_openssl_shaped_ones() {
+    use akv_csi_provider::testkit::material::key_vault_pfx;
+    for alg in [Alg::Rsa, Alg::P256] {
+        let chain = chain(alg, 4, Ids::Full);
+        let order = [2, 0, 3, 1];
+        let stored: Vec<Vec<u8>> = order.iter().map(|&i| chain.certs[i].clone()).collect();
+        let key_vault = key_vault_pfx(Some(&chain.leaf_key), &stored, Some(1));
+        let opened = akv_csi_provider::render::pkcs12::open(&key_vault).unwrap();
+        assert_eq!(opened.mac, Some(EmptyPassword::ZeroLength));
+        let b1 = [
+            pfx(Some(&chain.leaf_key), &stored),
+            pfx_in(Profile::openssl_legacy(), Some(&chain.leaf_key), &stored),
+        ];
+        for split in [false, true] {
+            let want = render_pfx(&b64(&key_vault), options(true, split)).unwrap();
+            let blocks = read_pem(&want.files.last().unwrap().contents);
+            assert_eq!(blocks[0].0, "PRIVATE KEY");
+            assert_eq!(
+                key_pair(&blocks[0].1).public_key_raw(),
+                key_pair(&chain.leaf_key).public_key_raw()
+            );
+            let certs: Vec<&Vec<u8>> = blocks[1..].iter().map(|(_, d)| d).collect();
+            assert_eq!(certs, chain.certs.iter().collect::<Vec<_>>(), "{alg:?}");
+            for other in &b1 {
+                let got = render_pfx(&b64(other), options(true, split)).unwrap();
+                assert_eq!(got.files.len(), want.files.len());
+                for (g, w) in got.files.iter().zip(&want.files) {
+                    assert_eq!((&g.path, &g.contents), (&w.path, &w.contents), "{alg:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Regenerates the B.2 seeds of the fuzz corpus (`fuzz/corpus/render_pkcs12/seed-b2-*`,
+/// `fuzz/corpus/render_secret/seed-b2-*`): Key Vault's shape for the fixtures' RSA and EC
+/// certificates, PBES2 with a B.2 MAC, and B.2 bags without a MAC. The B.1 seeds come from
+/// the openssl fixtures through `fuzz/seeds.py`. Run with
+/// `cargo test --test render_pkcs12 -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    use akv_csi_provider::testkit::material::{ec_certificate, key_vault_pfx, rsa_certificate};
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let rsa = rsa_certificate();
+    let ec = ec_certificate();
+    let mut mac_less = Profile::key_vault();
+    mac_less.mac = None;
+    let seeds = [
+        ("keyvault-rsa", STANDARD.decode(&rsa.pfx_base64).unwrap()),
+        ("keyvault-ec", STANDARD.decode(&ec.pfx_base64).unwrap()),
+        (
+            "keyvault-ec-leaf-only",
+            key_vault_pfx(Some(&ec.key_pkcs8), &ec.stored_certs[..1], Some(0)),
+        ),
+        (
+            "modern-ec",
+            pfx_in(
+                Profile::modern(EmptyPassword::ZeroLength),
+                Some(&ec.key_pkcs8),
+                &ec.stored_certs,
+            ),
+        ),
+        (
+            "no-mac-ec",
+            pfx_in(mac_less, Some(&ec.key_pkcs8), &ec.stored_certs),
+        ),
+    ];
+    for (name, der) in &seeds {
+        std::fs::write(corpus.join(format!("render_pkcs12/seed-b2-{name}")), der).unwrap();
+    }
+    let kid = "https://kv.vault.azure.net/keys/tls/0123";
+    let secret = |flags: u8, value: &str| {
+        let mut out = vec![flags];
+        out.extend(format!("{value}\0application/x-pkcs12\0{kid}\0").into_bytes());
+        out
+    };
+    let ec_b64 = STANDARD.encode(&seeds[2].1);
+    std::fs::write(
+        corpus.join("render_secret/seed-b2-keyvault-ec"),
+        secret(32 | 8, &ec_b64),
+    )
+    .unwrap();
+    std::fs::write(
+        corpus.join("render_secret/seed-b2-keyvault-ec-split"),
+        secret(32 | 4 | 2, &ec_b64),
+    )
+    .unwrap();
 }

@@ -1,9 +1,13 @@
 //! Property tests: encodings round-trip, chain ordering recovers any stored order, jsonPointer
-//! escapes, and no input bytes make `render` panic (the entry points are fuzz-friendly).
+//! escapes, a PFX renders the same whichever form of the empty password keys it, and no input
+//! bytes make `render` panic (the entry points are fuzz-friendly).
 
 mod render_support;
 
 use akv_csi_provider::keyvault::{Fetched, Jwk};
+use akv_csi_provider::render::pkcs12::{
+    self, EmptyPassword, Encryption, Layout, MacDigest, MacSpec, Profile,
+};
 use akv_csi_provider::render::{
     CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, ChainLink, RenderOptions, order_chain, render,
 };
@@ -165,6 +169,82 @@ proptest! {
         };
         let fetched = Fetched::Key { id: String::new(), jwk };
         let _ = render(&spec(ObjectType::Key, "k"), &[fetched], &RenderOptions::default());
+    }
+}
+
+fn encryption(choice: usize) -> Encryption {
+    [
+        Encryption::None,
+        Encryption::Rc2_40 { iterations: 1 },
+        Encryption::TripleDes { iterations: 1 },
+        Encryption::Aes256Cbc { iterations: 1 },
+    ][choice]
+}
+
+fn rendered(stored_b64: &str, o: &RenderOptions) -> Vec<(String, Vec<u8>, String, String)> {
+    let out = render(
+        &spec(ObjectType::Secret, "x"),
+        &[secret(stored_b64, Some(CONTENT_TYPE_PKCS12), true)],
+        o,
+    )
+    .unwrap();
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    out.files
+        .iter()
+        .zip(&out.versions)
+        .map(|(f, v)| {
+            (
+                f.path.clone(),
+                f.contents.to_vec(),
+                v.id.clone(),
+                v.version.clone(),
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// The same key and certificates, bundled with any algorithms, MAC and layout, give
+    /// byte-identical files whether the PFX is keyed with the B.1 empty password (as every PFX
+    /// that opened before this provider read both forms) or the B.2 one (Key Vault's), and the
+    /// same as p12-keystore's independent B.1 bundle of them.
+    #[test]
+    fn both_password_forms_render_identically(
+        alg in prop_oneof![Just(Alg::Rsa), Just(Alg::P256), Just(Alg::P384)],
+        perm in (1usize..=4).prop_flat_map(|n| Just((0..n).collect::<Vec<_>>()).prop_shuffle()),
+        with_key: bool,
+        keys in 0usize..4,
+        certs in 0usize..4,
+        mac in 0usize..3,
+        keys_first: bool,
+    ) {
+        let chain = chain(alg, perm.len(), Ids::Full);
+        let stored: Vec<Vec<u8>> = perm.iter().map(|&i| chain.certs[i].clone()).collect();
+        let key = with_key.then_some(&chain.leaf_key[..]);
+        let mac = [
+            None,
+            Some(MacSpec { digest: MacDigest::Sha1, iterations: 1, salt_len: 20, null_parameters: false }),
+            Some(MacSpec { digest: MacDigest::Sha256, iterations: 1, salt_len: 8, null_parameters: true }),
+        ][mac];
+        let profile = |password| Profile {
+            password,
+            keys: encryption(keys),
+            certs: encryption(certs),
+            mac,
+            layout: if keys_first { Layout::KeysFirst } else { Layout::CertsFirst },
+        };
+        let b1 = pfx_in(profile(EmptyPassword::Bmp), key, &stored);
+        let b2 = pfx_in(profile(EmptyPassword::ZeroLength), key, &stored);
+        let form = pkcs12::open(&b2).unwrap().mac;
+        prop_assert_eq!(form, mac.map(|_| EmptyPassword::ZeroLength));
+        let reference = pfx(key, &stored);
+        for o in all_options() {
+            let want = rendered(&b64(&reference), &o);
+            prop_assert_eq!(&rendered(&b64(&b1), &o), &want);
+            prop_assert_eq!(&rendered(&b64(&b2), &o), &want);
+        }
     }
 }
 

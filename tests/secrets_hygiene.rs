@@ -1,15 +1,21 @@
-//! Secrets never leak: full Mounts of every object type and every identity mode, successful and
-//! failing, with every log target at TRACE (ours, the Azure SDK, reqwest, hyper, h2, tonic), and
-//! no secret value, private key, service-account token, client secret or access token may
-//! appear in the logs, the error messages, or the `Debug` output of what the provider holds.
+//! Secrets never leak: full Mounts of every object type and every identity mode (identity binding
+//! through the fake token proxy included), successful and failing, with every log target at
+//! TRACE (ours, the Azure SDK, reqwest, hyper, h2, tonic), and no secret value, private key,
+//! service-account token, client secret or access token may appear in the logs, the error
+//! messages, or the `Debug` output of what the provider holds.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use akv_csi_provider::Config;
-use akv_csi_provider::testkit::material::{ec_key, rsa_certificate, service_account_token};
+use akv_csi_provider::testkit::material::{
+    ec_key, rsa_certificate, service_account_token, service_account_token_for,
+};
 use akv_csi_provider::testkit::world::VAULT;
-use akv_csi_provider::testkit::{KubeletAttributes, Stored, TENANT, World, objects_yaml};
+use akv_csi_provider::testkit::{
+    ClusterOptions, KubeletAttributes, Stored, TENANT, TestServer, World, objects_yaml,
+};
+use clap::Parser;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -51,7 +57,7 @@ async fn nothing_secret_reaches_logs_errors_or_debug_output() {
     let cert = rsa_certificate();
     vault.certificate(
         "tls",
-        cert.pfx_base64,
+        &cert.pfx_base64,
         "application/x-pkcs12",
         &cert.leaf_der,
     );
@@ -131,8 +137,68 @@ async fn nothing_secret_reaches_logs_errors_or_debug_output() {
             .to_owned(),
     );
 
+    // Identity binding through the fake token proxy: a success and an RBAC refusal.
+    let proxy = world
+        .azure
+        .start_token_proxy(ClusterOptions {
+            cluster_id: Some("abc123def456".into()),
+            server_name: "avimke6u6l2eeq8qc1cneuaq4sl2e1av9t4clqgun97le32hub670.ests.aks".into(),
+        })
+        .await;
+    proxy
+        .bind_identity("ib-client")
+        .allow("ib-client", "default", "ib-sa");
+    vault.grant("ib-client");
+    let ca_dir = tempfile::tempdir().unwrap();
+    std::fs::write(ca_dir.path().join("ca.crt"), proxy.ca_pem()).unwrap();
+    let ib_server = TestServer::start_with_http(
+        Config::try_parse_from([
+            "akv-csi-provider".to_owned(),
+            format!("--token-proxy-url={}", proxy.url()),
+            format!(
+                "--token-proxy-ca-file={}",
+                ca_dir.path().join("ca.crt").display()
+            ),
+        ])
+        .unwrap(),
+        world.azure.http_client(),
+    )
+    .await;
+    let ib_token = service_account_token_for("default", "ib-sa", 3600, "api://AKSIdentityBinding");
+    let ib_refused =
+        service_account_token_for("default", "other-sa", 3600, "api://AKSIdentityBinding");
+    let ib = |sa: &str, jwt: &str| {
+        KubeletAttributes::new("default", "app-0", sa, "spc")
+            .param("keyvaultName", VAULT)
+            .param("tenantID", TENANT)
+            .param("clientID", "ib-client")
+            .param("useAzureTokenProxy", "true")
+            .param("objects", &objects)
+            .tokens(&[("api://AKSIdentityBinding", jwt)], "2099-01-01T00:00:00Z")
+            .build()
+    };
+    let response = ib_server
+        .client()
+        .mount(&ib("ib-sa", &ib_token), None, "420")
+        .await
+        .unwrap();
+    assert_eq!(response.files.len(), 6);
+    messages.push(
+        ib_server
+            .client()
+            .mount(&ib("other-sa", &ib_refused), None, "420")
+            .await
+            .unwrap_err()
+            .message()
+            .to_owned(),
+    );
+
     // What must never appear, anywhere.
     let mut forbidden: Vec<String> = vec![
+        ib_token.clone(),
+        ib_refused.clone(),
+        ib_token.split('.').nth(1).unwrap().to_owned(),
+        ib_refused.split('.').nth(1).unwrap().to_owned(),
         SECRET_VALUE.into(),
         "json-password-9a2e".into(),
         SP_SECRET.into(),

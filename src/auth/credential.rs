@@ -1,6 +1,7 @@
 //! The credential of one identity: a token per scope, shared by concurrent callers, kept until
 //! near its expiry and never past the service-account token it came from; failures are
-//! classified ([`super::failure`]) and briefly remembered.
+//! classified ([`super::failure`]) and briefly remembered; a throttling answer's `Retry-After`
+//! is honoured by every caller of the identity, without another request.
 
 use std::fmt;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ struct LastAnswer {
     scope: String,
     outcome: Result<AccessToken, AuthError>,
     at: OffsetDateTime,
+    /// Until when the token service asked us not to ask again (a 429 with `Retry-After`).
+    quiet_until: Option<tokio::time::Instant>,
 }
 
 /// Tokens this close to expiry are fetched anew.
@@ -98,6 +101,20 @@ impl IdentityCredential {
                 {
                     return Err(e.clone());
                 }
+                // The service asked for a pause: honour it for every caller, without asking.
+                Err(AuthError::Throttled { message, .. })
+                    if answer
+                        .quiet_until
+                        .is_some_and(|t| tokio::time::Instant::now() < t) =>
+                {
+                    let left = answer
+                        .quiet_until
+                        .map(|t| t.saturating_duration_since(tokio::time::Instant::now()));
+                    return Err(AuthError::Throttled {
+                        message: message.clone(),
+                        retry_after: left,
+                    });
+                }
                 _ => {}
             }
         }
@@ -114,10 +131,18 @@ impl IdentityCredential {
                 token
             })
             .map_err(|e| classify(&e, &self.context));
+        let quiet_until = match &outcome {
+            Err(AuthError::Throttled {
+                retry_after: Some(wait),
+                ..
+            }) => tokio::time::Instant::now().checked_add(*wait),
+            _ => None,
+        };
         *last = Some(LastAnswer {
             scope: scope.to_owned(),
             outcome: outcome.clone(),
             at: now,
+            quiet_until,
         });
         outcome
     }

@@ -1,34 +1,81 @@
-//! Entra failures → [`AuthError`]: which kind (rejected, throttled, unavailable) and, for a
-//! rejection, a message that names the fix (a missing federated credential, an unknown client
-//! or tenant, an expired secret). Messages are scrubbed of the assertion and the client secret.
+//! Token failures → [`AuthError`]: which kind (rejected, throttled, unavailable), the wait the
+//! service asked for, and a message that names the service that answered (Entra ID, AD FS,
+//! IMDS, NMI), what it said and the fix. Each service's own rules decide what is retried:
+//! Entra's `error` field (`temporarily_unavailable` is retried, `invalid_client` never), IMDS's
+//! documented "retry 404, 410, 429 and 5xx", NMI's own waiting before it answers. Messages are
+//! scrubbed of the assertion and the client secret.
+
+use std::time::Duration;
 
 use azure_core::error::ErrorKind;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AuthError, jwt};
+use super::{AuthError, codes, jwt};
+use crate::http::{TokenFailure, token_failure};
 use crate::spc::plan::{Identity, MountPlan};
+
+/// Who answers a plan's token requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Service {
+    /// Microsoft Entra ID's token endpoint.
+    Entra,
+    /// Azure Stack Hub's AD FS (`tenantID: adfs`).
+    AdFs,
+    /// The node's Instance Metadata Service (VM managed identity).
+    Imds,
+    /// AAD pod identity's node agent.
+    Nmi,
+}
+
+impl Service {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Service::Entra => "Microsoft Entra ID",
+            Service::AdFs => "AD FS",
+            Service::Imds => "IMDS (the node's Azure Instance Metadata Service, 169.254.169.254)",
+            Service::Nmi => "NMI (AAD pod identity, localhost:2579)",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            Service::Entra => "Microsoft Entra ID",
+            Service::AdFs => "AD FS",
+            Service::Imds => "IMDS",
+            Service::Nmi => "NMI",
+        }
+    }
+}
 
 /// What an auth error message needs to know about the request (nothing secret).
 #[derive(Debug, Clone)]
 pub(super) struct ErrorContext {
     pub(super) identity: String,
-    tenant: String,
-    client_id: Option<String>,
-    /// iss/sub of the service-account token (workload identity only).
-    claims: Option<jwt::Claims>,
-    namespace: String,
-    service_account: Option<String>,
+    pub(super) service: Service,
+    pub(super) tenant: String,
+    pub(super) client_id: Option<String>,
+    /// iss/sub of the service-account token (workload identity and identity binding).
+    pub(super) claims: Option<jwt::Claims>,
+    pub(super) namespace: String,
+    pub(super) pod: String,
+    pub(super) service_account: Option<String>,
+    /// Identity binding: token requests go through the AKS token proxy.
+    pub(super) binding: bool,
     /// Strings that must never appear in a message (the assertion, the client secret).
     redact: Vec<SecretString>,
 }
 
 impl ErrorContext {
     pub(super) fn from_plan(plan: &MountPlan) -> Self {
-        let (client_id, claims, redact) = match &plan.identity {
-            Identity::WorkloadIdentity { client_id, token } => (
+        let adfs = plan.tenant_id.eq_ignore_ascii_case("adfs");
+        let token_service = if adfs { Service::AdFs } else { Service::Entra };
+        let (client_id, claims, redact, service) = match &plan.identity {
+            Identity::WorkloadIdentity { client_id, token }
+            | Identity::IdentityBinding { client_id, token } => (
                 Some(client_id.clone()),
                 jwt::claims(token.jwt.expose_secret()),
                 vec![SecretString::from(token.jwt.expose_secret().to_owned())],
+                token_service,
             ),
             Identity::ServicePrincipal {
                 client_id,
@@ -37,21 +84,34 @@ impl ErrorContext {
                 Some(client_id.clone()),
                 None,
                 vec![SecretString::from(client_secret.expose_secret().to_owned())],
+                token_service,
             ),
-            _ => (None, None, Vec::new()),
+            Identity::VmManagedIdentity {
+                user_assigned_client_id,
+            } => (
+                user_assigned_client_id.clone(),
+                None,
+                Vec::new(),
+                Service::Imds,
+            ),
+            Identity::PodIdentity => (None, None, Vec::new(), Service::Nmi),
         };
         ErrorContext {
             identity: plan.identity.describe(),
+            service,
             tenant: plan.tenant_id.clone(),
             client_id,
             claims,
             namespace: plan.pod.namespace.clone(),
+            pod: plan.pod.name.clone(),
             service_account: plan.pod.service_account.clone(),
+            binding: matches!(plan.identity, Identity::IdentityBinding { .. }),
             redact,
         }
     }
 
-    fn scrub(&self, text: &str) -> String {
+    /// `text` with every secret replaced, cut to one bounded line.
+    pub(super) fn scrub(&self, text: &str) -> String {
         // Redact first, then cut: a secret crossing the cut would no longer be found.
         let mut out = text.lines().next().unwrap_or_default().to_owned();
         for secret in &self.redact {
@@ -60,61 +120,64 @@ impl ErrorContext {
                 out = out.replace(s, "<redacted>");
             }
         }
-        out.chars().take(400).collect()
+        out.chars().take(600).collect()
     }
 }
 
 /// The [`AuthError`] for a failed token request of the identity `ctx` describes.
 pub(super) fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError {
+    if ctx.binding
+        && let Some(proxied) = super::binding::classify(err, ctx)
+    {
+        return proxied;
+    }
+    let service = ctx.service.short();
     if crate::http::is_body_too_large(err) {
         return AuthError::Unavailable {
             message: format!(
-                "the token endpoint for {} answered with an oversized body",
+                "{service} answered the token request for {} with an oversized body",
                 ctx.identity
             ),
+            retry_after: None,
         };
     }
-    // Credentials wrap the HTTP error of the token endpoint ("… authentication failed"):
-    // classify by the innermost HTTP response when there is one.
-    match http_response_kind(err).unwrap_or(err.kind()) {
-        ErrorKind::HttpResponse {
-            status, error_code, ..
-        } => {
-            let code = u16::from(*status);
-            if code == 429 {
-                return AuthError::Throttled {
-                    message: format!(
-                        "Microsoft Entra ID is throttling token requests for {}",
-                        ctx.identity
-                    ),
-                };
-            }
-            if code >= 500 || code == 408 {
-                return AuthError::Unavailable {
-                    message: format!(
-                        "Microsoft Entra ID answered HTTP {code} for {}",
-                        ctx.identity
-                    ),
-                };
-            }
-            let description = ctx.scrub(&err.to_string());
-            AuthError::Rejected {
-                message: rejection_message(error_code.as_deref(), &description, ctx),
-            }
-        }
+    if let Some(failure) = token_failure(err) {
+        return from_failure(failure, ctx);
+    }
+    match innermost_kind(err).unwrap_or(err.kind()) {
         ErrorKind::Io | ErrorKind::Connection => AuthError::Unavailable {
             message: format!(
-                "cannot reach the token endpoint for {}: {}",
+                "cannot reach {} for {}: {}",
+                ctx.service.name(),
                 ctx.identity,
                 ctx.scrub(&error_chain(err))
             ),
+            retry_after: None,
         },
         ErrorKind::DataConversion => AuthError::Unavailable {
             message: format!(
-                "the token endpoint for {} answered with a malformed response",
+                "{service} answered the token request for {} with a body that is not a token response",
                 ctx.identity
             ),
+            retry_after: None,
         },
+        ErrorKind::HttpResponse { status, .. } => {
+            let code = u16::from(*status);
+            let message = format!("{service} answered HTTP {code} for {}", ctx.identity);
+            if code == 429 {
+                AuthError::Throttled {
+                    message,
+                    retry_after: None,
+                }
+            } else if code >= 500 || code == 408 {
+                AuthError::Unavailable {
+                    message,
+                    retry_after: None,
+                }
+            } else {
+                AuthError::Rejected { message }
+            }
+        }
         _ => AuthError::Rejected {
             message: format!(
                 "{} could not get a token: {}",
@@ -125,10 +188,80 @@ pub(super) fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError
     }
 }
 
-/// The kind of the innermost SDK error that says what happened on the wire (an HTTP status,
-/// a connection or I/O failure, an unreadable body): credentials wrap those in their own
+/// OAuth `error` values that no retry can fix.
+const NEVER_RETRIED: &[&str] = &[
+    "invalid_client",
+    "unauthorized_client",
+    "invalid_grant",
+    "invalid_request",
+    "invalid_scope",
+    "invalid_resource",
+    "unsupported_grant_type",
+];
+
+/// Classifies what a token endpoint said, by the answering service's own rules.
+pub(super) fn from_failure(f: &TokenFailure, ctx: &ErrorContext) -> AuthError {
+    let service = ctx.service.short();
+    let said = ctx.scrub(&f.summary());
+    let error = f.error.as_deref();
+    let wait = |after: Option<Duration>| {
+        after
+            .map(|d| {
+                format!(
+                    "; it asked for {}s before the next request (Retry-After)",
+                    d.as_secs()
+                )
+            })
+            .unwrap_or_default()
+    };
+    if f.status == 429 {
+        return AuthError::Throttled {
+            message: format!(
+                "{service} is throttling token requests for {} ({said}){}",
+                ctx.identity,
+                wait(f.retry_after)
+            ),
+            retry_after: f.retry_after,
+        };
+    }
+    let transient = match ctx.service {
+        Service::Entra | Service::AdFs => {
+            error == Some("temporarily_unavailable")
+                || (!error.is_some_and(|e| NEVER_RETRIED.contains(&e))
+                    && (f.status >= 500 || f.status == 408))
+        }
+        // how-to-use-vm-token.md: 404 (updating), 410 (updating, back within 70 s), 5xx.
+        Service::Imds => matches!(f.status, 404 | 408 | 410) || f.status >= 500,
+        // NMI waits for the identity itself before it answers 404; 503 = its health check.
+        Service::Nmi => f.status == 503,
+    };
+    if transient {
+        return AuthError::Unavailable {
+            message: format!(
+                "{service} answered the token request for {} with a transient error ({said}){}",
+                ctx.identity,
+                wait(f.retry_after)
+            ),
+            retry_after: f.retry_after,
+        };
+    }
+    let message = match ctx.service {
+        Service::Entra | Service::AdFs => codes::entra_rejection(f, &said, ctx),
+        Service::Imds => codes::imds_rejection(f, &said, ctx),
+        Service::Nmi => format!(
+            "NMI (AAD pod identity) gave no token for pod {}/{} ({said}): check the AzureIdentity and \
+             AzureIdentityBinding for the pod and the MIC pod logs, or move the SecretProviderClass \
+             to workload identity (clientID)",
+            ctx.namespace, ctx.pod
+        ),
+    };
+    AuthError::Rejected { message }
+}
+
+/// The kind of the innermost SDK error that says what happened on the wire (a connection or
+/// I/O failure, an unreadable body, an HTTP status): credentials wrap those in their own
 /// "authentication failed" error.
-fn http_response_kind(err: &azure_core::Error) -> Option<&ErrorKind> {
+fn innermost_kind(err: &azure_core::Error) -> Option<&ErrorKind> {
     let mut found = None;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
@@ -163,62 +296,20 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     parts.join(": ")
 }
-
-/// The message for an Entra rejection: what went wrong and the exact fix.
-fn rejection_message(codes: Option<&str>, description: &str, ctx: &ErrorContext) -> String {
-    let has = |code: &str| {
-        codes.is_some_and(|c| c.split(',').any(|x| x.trim() == code))
-            || description.contains(&format!("AADSTS{code}"))
-    };
-    let client = ctx.client_id.as_deref().unwrap_or("?");
-    if has("70021") {
-        let (iss, sub) = match &ctx.claims {
-            Some(c) => (
-                c.iss.clone().unwrap_or_else(|| "<issuer>".into()),
-                c.sub.clone().unwrap_or_else(|| "<subject>".into()),
-            ),
-            None => ("<issuer>".into(), "<subject>".into()),
-        };
-        let sa = ctx
-            .service_account
-            .clone()
-            .unwrap_or_else(|| "<service-account>".into());
-        return format!(
-            "Microsoft Entra ID found no federated credential on clientID {client} matching the pod's \
-             service-account token (AADSTS70021; token issuer {iss:?}, subject {sub:?}). Create one: \
-             az identity federated-credential create --name {ns}-{sa} --identity-name <managed-identity-name> \
-             --resource-group <resource-group> --issuer {iss} --subject system:serviceaccount:{ns}:{sa} \
-             --audience api://AzureADTokenExchange",
-            ns = ctx.namespace,
-        );
-    }
-    if has("700016") {
-        return format!(
-            "Microsoft Entra ID does not know clientID {client} in tenant {} (AADSTS700016): check clientID \
-             and tenantID in the SecretProviderClass",
-            ctx.tenant
-        );
-    }
-    if has("700024") || has("700027") {
-        return format!(
-            "Microsoft Entra ID rejected the pod's service-account token for clientID {client} as expired or \
-             not yet valid (check the node clock and the CSIDriver tokenRequests expirationSeconds): {description}"
-        );
-    }
-    if has("7000215") || has("7000222") {
-        return format!(
-            "Microsoft Entra ID rejected the client secret of service principal {client} (invalid or expired): \
-             update the nodePublishSecretRef secret's clientsecret"
-        );
-    }
-    if has("90002") {
-        return format!(
-            "Microsoft Entra ID does not know tenant {} (AADSTS90002): check tenantID",
-            ctx.tenant
-        );
-    }
-    format!(
-        "Microsoft Entra ID rejected {}: {description}",
-        ctx.identity
-    )
+/// The message for an Entra refusal given as its `error_codes` (comma-separated) and
+/// description, for callers that parsed the answer themselves (identity binding's proxy).
+pub(super) fn rejection_message(
+    codes: Option<&str>,
+    description: &str,
+    ctx: &ErrorContext,
+) -> String {
+    let mut failure = TokenFailure::parse(400, None, b"");
+    failure.codes = codes
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .chain(crate::http::token_endpoint::aadsts_codes(description))
+        .collect();
+    failure.description = Some(description.to_owned());
+    codes::entra_rejection(&failure, description, ctx)
 }

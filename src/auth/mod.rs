@@ -1,21 +1,28 @@
 //! Identity: turning a plan's [`Identity`] into an Entra access token for Key Vault, through
 //! the official `azure_identity` credentials (workload identity via `ClientAssertionCredential`,
-//! service principal via `ClientSecretCredential`, VM identity via `ManagedIdentityCredential`)
-//! and NMI for the deprecated pod identity. Every credential shares the process's HTTP stack.
-//! [`IdentityCredential`] (in `credential`) serves one identity's tokens; `failure` turns Entra
-//! errors into [`AuthError`]s that name the fix.
+//! service principal via `ClientSecretCredential`), our own small IMDS client for the VM
+//! identity (`imds`: the SDK's retries would outlast the Mount) and NMI for the deprecated pod
+//! identity; identity binding is the workload-identity exchange sent through
+//! [`crate::token_proxy`]. Every other credential shares the process's HTTP stack, whose
+//! token-endpoint layer ([`crate::http::token_endpoint`]) reads real Entra answers the SDK
+//! cannot. [`IdentityCredential`] (in `credential`) serves one identity's tokens; `failure`,
+//! `codes` and `binding` turn refusals into [`AuthError`]s that name the service and the fix.
 //!
-//! Imports the plan ([`crate::spc::plan`]), [`crate::cloud`], [`crate::http`] and
-//! [`crate::telemetry`].
+//! Imports the plan ([`crate::spc::plan`]), [`crate::cloud`], [`crate::http`],
+//! [`crate::token_proxy`] (its errors) and [`crate::telemetry`].
 
+mod binding;
+mod codes;
 mod credential;
 mod expiry;
 mod failure;
+mod imds;
 pub mod jwt;
 mod nmi;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
@@ -24,8 +31,7 @@ use azure_core::http::{ClientMethodOptions, ClientOptions, HttpClient, RetryOpti
 use azure_core::time::OffsetDateTime;
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
-    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId,
+    ClientSecretCredential, ClientSecretCredentialOptions,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -37,30 +43,50 @@ use crate::spc::plan::{Identity, MountPlan};
 use crate::telemetry::metrics::{Metrics, ModeLabels};
 
 pub use credential::IdentityCredential;
+pub use imds::IMDS_ENDPOINT;
 pub use nmi::NMI_ENDPOINT;
 
 /// Why no token could be obtained. Carried inside `azure_core::Error` through the Key Vault
 /// client, so the edge can tell an Entra rejection from a Key Vault refusal.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
-    /// Entra ID (or IMDS/NMI) refused the identity: a setup problem the user must fix.
+    /// Entra ID (or AD FS, IMDS, NMI) refused the identity: a setup problem the user must fix.
     #[error("{message}")]
     Rejected { message: String },
-    /// The token endpoint throttled us.
+    /// The token endpoint throttled us (429), asking for `retry_after` when it said.
     #[error("{message}")]
-    Throttled { message: String },
-    /// The token endpoint could not be reached or answered nonsense.
+    Throttled {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The token endpoint could not be reached, failed transiently or answered nonsense.
     #[error("{message}")]
-    Unavailable { message: String },
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// The credential could not even be built from the plan.
     #[error("{message}")]
     Setup { message: String },
+}
+
+impl AuthError {
+    /// The wait the token service asked for (`Retry-After`), when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AuthError::Throttled { retry_after, .. }
+            | AuthError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// Builds credentials for plans. One per process; cheap to clone.
 #[derive(Clone)]
 pub struct Authenticator {
     http: Arc<dyn HttpClient>,
+    /// Identity binding's transport ([`crate::token_proxy::TokenProxy`]), when the process has one.
+    token_proxy: Option<Arc<dyn HttpClient>>,
     metrics: Metrics,
 }
 
@@ -72,6 +98,7 @@ impl fmt::Debug for Authenticator {
 
 /// The client options every SDK client and credential gets: our transport, no SDK retries
 /// (retries are ours, inside the Mount's deadline) and, where given, the cloud's authority.
+/// (`ManagedIdentityCredential` would override the retries; we use our own IMDS client.)
 pub fn client_options(
     http: &Arc<dyn HttpClient>,
     endpoints: Option<&CloudEndpoints>,
@@ -92,7 +119,17 @@ pub fn client_options(
 impl Authenticator {
     /// An authenticator whose credentials send through `http`.
     pub fn new(http: Arc<dyn HttpClient>, metrics: Metrics) -> Self {
-        Authenticator { http, metrics }
+        Authenticator {
+            http,
+            token_proxy: None,
+            metrics,
+        }
+    }
+
+    /// Sends identity binding's token requests through `proxy`.
+    pub fn with_token_proxy(mut self, proxy: Arc<dyn HttpClient>) -> Self {
+        self.token_proxy = Some(proxy);
+        self
     }
 
     /// A credential for the plan's identity. Each carries its own token cache, so a credential
@@ -130,21 +167,35 @@ impl Authenticator {
             .map_err(setup)?,
             Identity::VmManagedIdentity {
                 user_assigned_client_id,
-            } => {
-                let mut mi = ManagedIdentityCredentialOptions {
-                    client_options: options(),
-                    ..Default::default()
-                };
-                mi.user_assigned_id = user_assigned_client_id
-                    .clone()
-                    .map(UserAssignedId::ClientId);
-                ManagedIdentityCredential::new(Some(mi)).map_err(setup)?
-            }
+            } => Arc::new(imds::ImdsCredential::new(
+                self.http.clone(),
+                user_assigned_client_id.clone(),
+            )),
             Identity::PodIdentity => Arc::new(nmi::NmiCredential::new(
                 self.http.clone(),
                 &plan.pod.namespace,
                 &plan.pod.name,
             )),
+            Identity::IdentityBinding { client_id, token } => {
+                let proxy = self.token_proxy.as_ref().ok_or_else(|| AuthError::Setup {
+                    message: format!(
+                        "cannot set up {}: this provider process has no token proxy transport",
+                        plan.identity.describe()
+                    ),
+                })?;
+                // The standard client-assertion request; only its transport differs.
+                ClientAssertionCredential::new(
+                    plan.tenant_id.clone(),
+                    client_id.clone(),
+                    ServiceAccountAssertion(SecretString::from(
+                        token.jwt.expose_secret().to_owned(),
+                    )),
+                    Some(ClientAssertionCredentialOptions {
+                        client_options: client_options(proxy, Some(endpoints)),
+                    }),
+                )
+                .map_err(setup)?
+            }
         };
         Ok(Arc::new(IdentityCredential::new(
             inner,
@@ -210,6 +261,12 @@ pub fn identity_key(plan: &MountPlan, endpoints: &CloudEndpoints) -> IdentityKey
                     .as_bytes(),
             );
         }
+        Identity::IdentityBinding { client_id, token } => {
+            field(b"identity-binding");
+            field(plan.tenant_id.as_bytes());
+            field(client_id.as_bytes());
+            field(&Sha256::digest(token.jwt.expose_secret().as_bytes()));
+        }
         Identity::PodIdentity => {
             // NMI decides per pod: the pod is the identity.
             field(b"pod");
@@ -225,9 +282,7 @@ pub fn identity_key(plan: &MountPlan, endpoints: &CloudEndpoints) -> IdentityKey
 /// When the plan's service-account token expires (the earlier of kubelet's
 /// `expirationTimestamp` and the JWT's `exp`); `None` for modes without one.
 pub fn service_account_expiry(plan: &MountPlan) -> Option<OffsetDateTime> {
-    let Identity::WorkloadIdentity { token, .. } = &plan.identity else {
-        return None;
-    };
+    let token = plan.identity.service_account_token()?;
     let from_kubelet = token
         .expires_at
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::error::ErrorKind;
 use azure_core::http::{HttpClient, Method, Request, StatusCode, Url};
-use azure_core::time::{Duration, OffsetDateTime};
 use serde::Deserialize;
 
-use super::expiry::Expiry;
+use super::expiry::{Expiry, token_expiry};
+use crate::http::token_endpoint::failure_error;
 
 /// Where NMI listens on every node (hostNetwork).
 pub const NMI_ENDPOINT: &str = "http://localhost:2579/host/token/";
@@ -63,44 +63,23 @@ impl TokenCredential for NmiCredential {
         let mut request = Request::new(url, Method::Get);
         request.insert_header("podns", self.namespace.clone());
         request.insert_header("podname", self.pod.clone());
-        let response = self
-            .http
-            .execute_request(&request)
-            .await?
-            .try_into_raw_response()
-            .await?;
-        let status = response.status();
+        let response = self.http.execute_request(&request).await?;
+        let (status, headers, body) = response.deconstruct();
+        let body = body.collect().await?;
         if status != StatusCode::Ok {
-            return Err(azure_core::Error::with_message(
-                ErrorKind::HttpResponse {
-                    status,
-                    error_code: None,
-                    raw_response: None,
-                },
-                format!("NMI answered HTTP {status}"),
-            ));
+            // NMI answers with `http.Error`: the cause in plain text (kept for the message).
+            return Err(failure_error(status, headers, body.to_vec()));
         }
-        let parsed: NmiResponse = serde_json::from_slice(response.body()).map_err(|_| {
+        let parsed: NmiResponse = serde_json::from_slice(&body).map_err(|_| {
             azure_core::Error::with_message(
                 ErrorKind::DataConversion,
                 "NMI answered with a body that is not a token response",
             )
         })?;
-        let expires_on = parsed
-            .token
-            .expires_on
-            .and_then(|e| e.as_i64())
-            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
-            .or_else(|| {
-                // Whatever answers on the port decides this number: clamp it, never overflow.
-                let secs = parsed
-                    .token
-                    .expires_in
-                    .and_then(|e| e.as_i64())?
-                    .clamp(0, 86_400);
-                OffsetDateTime::now_utc().checked_add(Duration::seconds(secs))
-            })
-            .unwrap_or_else(|| OffsetDateTime::now_utc() + Duration::minutes(5));
+        let expires_on = token_expiry(
+            parsed.token.expires_on.as_ref(),
+            parsed.token.expires_in.as_ref(),
+        );
         Ok(AccessToken::new(
             Secret::new(parsed.token.access_token),
             expires_on,

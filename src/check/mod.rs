@@ -91,7 +91,12 @@ pub struct FileEntry {
     pub encoding: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub json_pointer: Option<String>,
+    /// `objectPart`, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
     pub optional: bool,
+    /// The vault the file is read from: the object's `keyvaultName`, else the class's.
+    pub vault: String,
 }
 
 /// A SecretProviderClass for another provider.

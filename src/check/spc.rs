@@ -12,7 +12,7 @@ use super::{FileEntry, SpcReport};
 use crate::cloud::CloudName;
 use crate::spc::plan::{Identity, MountPlan, ObjectEncoding, ObjectFormat, ObjectType};
 use crate::spc::request::{Attributes, Secrets};
-use crate::spc::tokens::{AZURE_AUDIENCE, TOKENS_KEY};
+use crate::spc::tokens::{AZURE_AUDIENCE, IDENTITY_BINDING_AUDIENCE, TOKENS_KEY};
 use crate::spc::{PlanDefaults, params};
 
 /// The driver's default file mode (`permission` "420") when an object has no `filePermission`.
@@ -73,7 +73,9 @@ pub fn check_spc(spc: &FoundSpc, source: &str, defaults: &PlanDefaults) -> SpcRe
     let cloud_env_file = has("cloudEnvFileName");
     // What kubelet adds at mount time; its keys override the class's, as in the driver.
     let pod_namespace = spc.namespace.as_deref().unwrap_or("<namespace>");
-    let token_map = format!(r#"{{"{AZURE_AUDIENCE}":{{"token":"<token>"}}}}"#);
+    let token_map = format!(
+        r#"{{"{AZURE_AUDIENCE}":{{"token":"<token>"}},"{IDENTITY_BINDING_AUDIENCE}":{{"token":"<token>"}}}}"#
+    );
     pairs.retain(|(k, _)| !k.starts_with("csi.storage.k8s.io/"));
     pairs.extend([
         ("csi.storage.k8s.io/pod.name".to_owned(), "<pod>".to_owned()),
@@ -193,6 +195,17 @@ fn describe_plan(
             plan.identity.describe()
         }
         Identity::VmManagedIdentity { .. } => plan.identity.describe(),
+        Identity::IdentityBinding { client_id, .. } => {
+            report.notes.push(format!(
+                "identity binding (useAzureTokenProxy, AKS preview): the cluster needs an identity \
+                 binding for the managed identity with client ID {client_id} (az aks \
+                 identity-binding create), a ClusterRole allowing verb use-managed-identity on \
+                 apiGroup cid.wi.aks.azure.com, resource {client_id}, bound to the pod's service \
+                 account, and the CSIDriver must request tokens for {IDENTITY_BINDING_AUDIENCE}; \
+                 the provider must reach the token proxy (--token-proxy-url, --sni-name)"
+            ));
+            plan.identity.describe()
+        }
     });
     if plan.cloud.name() == CloudName::AzureStackCloud {
         if cloud_env_file {
@@ -211,6 +224,15 @@ fn describe_plan(
         report.warnings.push(format!(
             "cloudEnvFileName is ignored: it is only used with cloudName AzureStackCloud (the cloud is {})",
             plan.cloud.name().as_str()
+        ));
+    }
+    let vaults = plan.vaults();
+    if vaults.len() > 1 {
+        report.notes.push(format!(
+            "objects are read from {} vaults ({}) with the one identity, tenant and cloud of the \
+             class: that identity needs read access on each of them",
+            vaults.len(),
+            vaults.join(", ")
         ));
     }
     for spec in &plan.objects {
@@ -249,7 +271,9 @@ fn describe_plan(
                 }
                 .to_owned(),
                 json_pointer: spec.json_pointer.clone(),
+                part: spec.part.map(|p| p.as_str().to_owned()),
                 optional: spec.optional,
+                vault: plan.vault_of(spec).to_owned(),
             });
         }
     }

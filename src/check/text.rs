@@ -74,7 +74,12 @@ fn render_spc(out: &mut String, doc: &SpcReport) {
         let _ = writeln!(out, "  vault {vault} ({cloud}), {identity}");
     }
     if !doc.files.is_empty() {
-        render_files(out, &doc.files);
+        // A VAULT column only when objects name vaults of their own (keyvaultName).
+        let several = doc
+            .files
+            .iter()
+            .any(|f| Some(&f.vault) != doc.vault.as_ref());
+        render_files(out, &doc.files, several);
     }
     for p in &doc.problems {
         let _ = writeln!(out, "  problem: {p}");
@@ -87,8 +92,8 @@ fn render_spc(out: &mut String, doc: &SpcReport) {
     }
 }
 
-fn render_files(out: &mut String, files: &[FileEntry]) {
-    let rows: Vec<[String; 5]> = files
+fn render_files(out: &mut String, files: &[FileEntry], with_vault: bool) {
+    let rows: Vec<Vec<String>> = files
         .iter()
         .map(|f| {
             let version = match f.history_index {
@@ -102,20 +107,30 @@ fn render_files(out: &mut String, files: &[FileEntry]) {
             if let Some(p) = &f.json_pointer {
                 format = format!("{format}, jsonPointer {p}");
             }
+            if let Some(p) = &f.part {
+                format = format!("{format}, objectPart {p}");
+            }
             if f.optional {
                 format.push_str(", optional");
             }
-            [
-                f.path.clone(),
-                f.mode.clone(),
+            let mut row = vec![f.path.clone(), f.mode.clone()];
+            if with_vault {
+                row.push(f.vault.clone());
+            }
+            row.extend([
                 format!("{}/{}", f.object_type, f.object_name),
                 version,
                 format,
-            ]
+            ]);
+            row
         })
         .collect();
-    let header = ["PATH", "MODE", "OBJECT", "VERSION", "FORMAT"].map(String::from);
-    let mut widths = [0usize; 5];
+    let mut header: Vec<String> = vec!["PATH".into(), "MODE".into()];
+    if with_vault {
+        header.push("VAULT".into());
+    }
+    header.extend(["OBJECT", "VERSION", "FORMAT"].map(String::from));
+    let mut widths = vec![0usize; header.len()];
     for row in std::iter::once(&header).chain(&rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -123,7 +138,8 @@ fn render_files(out: &mut String, files: &[FileEntry]) {
     }
     for row in std::iter::once(&header).chain(&rows) {
         let mut line = String::from("  ");
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            let w = *w;
             if i == row.len() - 1 {
                 line.push_str(cell);
             } else {

@@ -6,6 +6,7 @@
 //! Imports the plan's object types ([`crate::spc::plan`]), [`crate::auth`] (credentials and
 //! their errors) and [`crate::http`].
 
+mod classify;
 mod fetched;
 pub mod models;
 pub mod retry;
@@ -13,8 +14,7 @@ pub mod retry;
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
-use azure_core::error::ErrorKind;
-use azure_core::http::{ClientOptions, StatusCode};
+use azure_core::http::ClientOptions;
 use azure_security_keyvault_certificates::models::CertificateClientGetCertificateOptions;
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::models::KeyClientGetKeyOptions;
@@ -24,10 +24,11 @@ use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use futures_util::TryStreamExt;
 use tokio::time::Instant;
 
-use crate::auth::{AuthError, auth_error};
+use crate::auth::AuthError;
 use crate::spc::plan::{ObjectSpec, ObjectType};
 use retry::{RetryPolicy, Verdict};
 
+pub use classify::{Denial, classify};
 pub use fetched::{Fetched, Jwk, version_of};
 
 /// Why an object could not be read. Context (object, vault, identity) is added by the caller.
@@ -36,9 +37,15 @@ pub enum KvError {
     /// Getting the Entra token failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// Key Vault answered 401 or 403: the identity lacks access.
+    /// Key Vault answered 401 or 403: the identity, its tenant or its network lacks access.
     #[error("access denied (HTTP {status}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
-    Denied { status: u16, code: Option<String> },
+    Denied {
+        status: u16,
+        /// `error.innererror.code`, else `error.code` (`ForbiddenByRbac`, `Unauthorized`, …).
+        code: Option<String>,
+        /// Why, as far as Key Vault's answer says.
+        reason: Denial,
+    },
     /// Key Vault answered 404 for the object or the version.
     #[error("not found")]
     NotFound,
@@ -233,17 +240,19 @@ impl VaultReader {
                                 ..Default::default()
                             };
                             async move {
+                                // The raw body, not `into_model()`: the SDK's model reads the
+                                // unused `policy` with closed enums (see docs/upstream.md).
                                 self.certificates
                                     .get_certificate(name, Some(options))
-                                    .await?
-                                    .into_model()
+                                    .await
+                                    .map(|response| response.into_body())
                             }
                         },
                         classify,
                         on_retry,
                     )
                     .await?;
-                models::fetched_from_certificate(cert)
+                models::fetched_from_certificate_json(cert.as_ref())
             }
         }
     }
@@ -356,140 +365,4 @@ impl KvError {
             KvError::DeadlineExceeded => "deadline_exceeded",
         }
     }
-}
-
-/// Sorts an SDK error into a retry verdict and the error to report if retries run out.
-pub fn classify(err: &azure_core::Error, version: Option<&str>) -> (Verdict, KvError) {
-    if let Some(auth) = auth_error(err) {
-        let verdict = match auth {
-            AuthError::Throttled { .. } => Verdict::Throttled(None),
-            AuthError::Unavailable { .. } => Verdict::Backoff,
-            AuthError::Rejected { .. } | AuthError::Setup { .. } => Verdict::Fatal,
-        };
-        return (verdict, KvError::Auth(auth.clone()));
-    }
-    if crate::http::is_body_too_large(err) {
-        return (Verdict::Fatal, KvError::TooLarge);
-    }
-    match err.kind() {
-        ErrorKind::HttpResponse {
-            status,
-            error_code,
-            raw_response,
-        } => {
-            let code = u16::from(*status);
-            match *status {
-                StatusCode::TooManyRequests => (
-                    Verdict::Throttled(retry::retry_after(err)),
-                    KvError::Throttled,
-                ),
-                StatusCode::NotFound => (Verdict::Fatal, KvError::NotFound),
-                StatusCode::Unauthorized | StatusCode::Forbidden => {
-                    let inner = raw_response
-                        .as_deref()
-                        .and_then(|r| inner_error_code(r.body()));
-                    if inner.as_deref().is_some_and(|c| c.ends_with("Disabled")) {
-                        let version = version.unwrap_or("current").to_owned();
-                        return (Verdict::Fatal, KvError::Disabled { version });
-                    }
-                    (
-                        Verdict::Fatal,
-                        KvError::Denied {
-                            status: code,
-                            code: error_code.clone(),
-                        },
-                    )
-                }
-                _ if code >= 500 || code == 408 => (
-                    Verdict::Backoff,
-                    KvError::Unavailable {
-                        detail: format!("Key Vault answered HTTP {code}"),
-                    },
-                ),
-                _ => (
-                    Verdict::Fatal,
-                    KvError::Malformed {
-                        detail: format!(
-                            "unexpected HTTP {code}{}",
-                            error_code
-                                .as_deref()
-                                .map(|c| format!(" ({c})"))
-                                .unwrap_or_default()
-                        ),
-                    },
-                ),
-            }
-        }
-        ErrorKind::Connection | ErrorKind::Io => {
-            if is_dns_failure(err) && !is_temporary(err) {
-                return (Verdict::Fatal, KvError::DnsFailure);
-            }
-            (
-                Verdict::Backoff,
-                KvError::Unavailable {
-                    detail: format!("cannot reach Key Vault: {}", root_cause(err)),
-                },
-            )
-        }
-        ErrorKind::DataConversion => (
-            Verdict::Fatal,
-            KvError::Malformed {
-                detail: "the response is not a Key Vault JSON document".into(),
-            },
-        ),
-        _ => (
-            Verdict::Fatal,
-            KvError::Unavailable {
-                detail: root_cause(err),
-            },
-        ),
-    }
-}
-
-/// `error.innererror.code` of a Key Vault error body (e.g. `SecretDisabled`).
-fn inner_error_code(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v.pointer("/error/innererror/code")?
-        .as_str()
-        .map(str::to_owned)
-}
-
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        last = e.to_string();
-        source = e.source();
-    }
-    last.chars().take(200).collect()
-}
-
-/// A resolver that could not answer right now (EAI_AGAIN): worth retrying, not the user's typo.
-fn is_temporary(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.to_string()
-            .to_ascii_lowercase()
-            .contains("temporary failure")
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-fn is_dns_failure(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        let text = e.to_string().to_ascii_lowercase();
-        if text.contains("dns error")
-            || text.contains("failed to lookup address")
-            || text.contains("name or service not known")
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }

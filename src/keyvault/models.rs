@@ -2,9 +2,10 @@
 //! Pure, so the fuzzer drives exactly the code a Mount runs.
 
 use azure_core::time::OffsetDateTime;
-use azure_security_keyvault_certificates::models::{Certificate, CertificateProperties};
+use azure_security_keyvault_certificates::models::CertificateProperties;
 use azure_security_keyvault_keys::models::{Key, KeyProperties};
 use azure_security_keyvault_secrets::models::{Secret, SecretProperties};
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{Fetched, Jwk, KvError};
@@ -49,8 +50,22 @@ pub fn fetched_from_key(key: Key) -> Result<Fetched, KvError> {
     Ok(Fetched::Key { id, jwk })
 }
 
-/// A certificate version: its `cer` (the leaf's DER).
-pub fn fetched_from_certificate(cert: Certificate) -> Result<Fetched, KvError> {
+/// The fields of a certificate bundle we use. Read from the raw body rather than the SDK's
+/// `Certificate`, which also reads the unused `policy` with closed enums: a `lifetime_actions`
+/// value outside `AutoRenew`/`EmailContacts` would fail the whole read.
+#[derive(Deserialize)]
+struct CertificateBundle {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "azure_core::base64::option::deserialize")]
+    cer: Option<Vec<u8>>,
+}
+
+/// A certificate version (`GET /certificates/{name}/{version}` body): its `cer`, the leaf's DER.
+pub fn fetched_from_certificate_json(body: &[u8]) -> Result<Fetched, KvError> {
+    let cert: CertificateBundle = serde_json::from_slice(body).map_err(|_| KvError::Malformed {
+        detail: "the response is not a Key Vault JSON document".into(),
+    })?;
     let id = cert
         .id
         .ok_or_else(|| malformed("a certificate without an id"))?;

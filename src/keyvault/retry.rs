@@ -1,10 +1,12 @@
-//! Retrying Key Vault and Entra calls inside the Mount's deadline: 429 honours `Retry-After`,
-//! 5xx and transport errors back off exponentially with full jitter, everything else fails fast.
+//! Retrying Key Vault and Entra calls inside the Mount's deadline. A classifier sorts each
+//! failure into a [`Classified`]: a verdict, the wait the server asked for (`Retry-After`), and
+//! the error to report if retrying ends; this scheduler does the waiting: 429 and 5xx wait at
+//! least what the server asked for, transport errors back off exponentially with full jitter,
+//! everything else fails fast.
 
 use std::future::Future;
 use std::time::Duration;
 
-use azure_core::error::ErrorKind;
 use tokio::time::Instant;
 
 use super::KvError;
@@ -20,8 +22,37 @@ pub enum Verdict {
     Fatal,
     /// Retry after a backoff (5xx, resets, timeouts).
     Backoff,
-    /// Retry after at least this long (429 with `Retry-After`, or a plain 429 = `None`).
-    Throttled(Option<Duration>),
+    /// The server throttled (429).
+    Throttled,
+}
+
+/// A classified failure: what to do, how long the server asked us to wait, what to report.
+#[derive(Debug, Clone)]
+pub struct Classified<E> {
+    pub verdict: Verdict,
+    /// `Retry-After` (or Azure's millisecond headers), when the answer carried one.
+    pub retry_after: Option<Duration>,
+    pub error: E,
+}
+
+impl<E> Classified<E> {
+    /// A failure that must not be retried.
+    pub fn fatal(error: E) -> Self {
+        Classified {
+            verdict: Verdict::Fatal,
+            retry_after: None,
+            error,
+        }
+    }
+
+    /// A failure to retry with `verdict`.
+    pub fn retry(verdict: Verdict, retry_after: Option<Duration>, error: E) -> Self {
+        Classified {
+            verdict,
+            retry_after,
+            error,
+        }
+    }
 }
 
 /// Retry policy knobs (jitter can be turned off for deterministic tests).
@@ -56,7 +87,7 @@ impl RetryPolicy {
         &self,
         deadline: Instant,
         mut op: F,
-        classify: impl Fn(&azure_core::Error) -> (Verdict, KvError),
+        classify: impl Fn(&azure_core::Error) -> Classified<KvError>,
         mut on_retry: impl FnMut(Verdict),
     ) -> Result<T, KvError>
     where
@@ -70,51 +101,39 @@ impl RetryPolicy {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) => e,
             };
-            let (verdict, failure) = classify(&error);
-            let pause = match verdict {
-                Verdict::Fatal => return Err(failure),
-                Verdict::Backoff => self.backoff(attempt),
-                Verdict::Throttled(after) => after.unwrap_or_default().max(self.backoff(attempt)),
+            let failure = classify(&error);
+            let asked = failure.retry_after.unwrap_or_default();
+            let pause = match failure.verdict {
+                Verdict::Fatal => return Err(failure.error),
+                Verdict::Backoff | Verdict::Throttled => asked.max(self.backoff(attempt)),
             };
             if Instant::now() + pause >= deadline {
                 // Out of time: report why we were still retrying.
-                return Err(failure);
+                return Err(failure.error);
             }
-            on_retry(verdict);
+            on_retry(failure.verdict);
             tokio::time::sleep(pause).await;
             attempt = attempt.saturating_add(1);
         }
     }
 }
 
-/// `Retry-After` (seconds or HTTP date is not used by Key Vault; seconds only) or
-/// `retry-after-ms` / `x-ms-retry-after-ms` from an HTTP error.
+/// The wait an HTTP error's response asked for (see [`crate::http::retry_after`]).
 pub fn retry_after(err: &azure_core::Error) -> Option<Duration> {
-    let ErrorKind::HttpResponse {
+    let azure_core::error::ErrorKind::HttpResponse {
         raw_response: Some(raw),
         ..
     } = err.kind()
     else {
         return None;
     };
-    let headers = raw.headers();
-    for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        if let Some(ms) = headers
-            .get_optional_str(&azure_core::http::headers::HeaderName::from_static(name))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
-            return Some(Duration::from_millis(ms));
-        }
-    }
-    headers
-        .get_optional_str(&azure_core::http::headers::RETRY_AFTER)
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+    crate::http::retry_after::retry_after(raw.headers(), std::time::SystemTime::now())
 }
 
 #[cfg(test)]
 mod tests {
+    use azure_core::error::ErrorKind;
+
     use super::*;
 
     #[test]
@@ -149,8 +168,9 @@ mod tests {
                     }
                 },
                 |_| {
-                    (
+                    Classified::retry(
                         Verdict::Backoff,
+                        None,
                         KvError::Unavailable {
                             detail: "reset".into(),
                         },
@@ -176,8 +196,9 @@ mod tests {
                     async { Err(azure_core::Error::with_message(ErrorKind::Io, "429")) }
                 },
                 |_| {
-                    (
-                        Verdict::Throttled(Some(Duration::from_secs(2))),
+                    Classified::retry(
+                        Verdict::Throttled,
+                        Some(Duration::from_secs(2)),
                         KvError::Throttled,
                     )
                 },

@@ -1,7 +1,7 @@
 //! Messages for objects that could not be read: what happened, to which object in which vault
 //! for which identity, and what to change. They become pod events, so they carry no secret.
 
-use crate::keyvault::KvError;
+use crate::keyvault::{Denial, KvError};
 use crate::spc::plan::{ObjectSpec, ObjectType};
 
 /// Everything a failure message may name.
@@ -60,20 +60,11 @@ fn kind_words(t: ObjectType) -> (&'static str, &'static str, &'static str) {
 
 /// The human message for `error` reading the object described by `ctx`.
 pub fn describe(ctx: &ObjectContext, error: &KvError) -> String {
-    let (noun, role, flag) = kind_words(ctx.object_type);
+    let (noun, _, _) = kind_words(ctx.object_type);
     let head = format!("{} ({noun} in Key Vault {})", ctx.label, ctx.vault);
     match error {
         KvError::Auth(auth) => format!("{head}: {auth}"),
-        KvError::Denied { status, .. } => {
-            let perms = if ctx.history { "get list" } else { "get" };
-            let who = ctx.principal.as_deref().unwrap_or("<principal-id>");
-            format!(
-                "{head}: Key Vault denied access (HTTP {status}) to {}. Grant it the \"{role}\" role on the vault \
-                 (RBAC vaults: az role assignment create --role \"{role}\" --assignee {who} --scope <vault-resource-id>) \
-                 or an access policy (access-policy vaults: az keyvault set-policy --name {} {flag} {perms} --spn {who})",
-                ctx.identity, ctx.vault
-            )
-        }
+        KvError::Denied { status, reason, .. } => denied(ctx, &head, *status, reason),
         KvError::NotFound => match (&ctx.version, ctx.history) {
             (Some(v), _) => format!(
                 "{head}: version {v} of {noun} {:?} does not exist",
@@ -121,6 +112,84 @@ pub fn describe(ctx: &ObjectContext, error: &KvError) -> String {
         KvError::DeadlineExceeded => format!(
             "{head}: the mount deadline passed while reading from Key Vault {}",
             ctx.vault
+        ),
+    }
+}
+
+/// The message for a Key Vault refusal: what Key Vault's answer says is wrong, and its fix.
+fn denied(ctx: &ObjectContext, head: &str, status: u16, reason: &Denial) -> String {
+    let (_, role, flag) = kind_words(ctx.object_type);
+    let perms = if ctx.history { "get list" } else { "get" };
+    let who = ctx.principal.as_deref().unwrap_or("<principal-id>");
+    let vault = &ctx.vault;
+    let identity = &ctx.identity;
+    let role_cmd = format!(
+        "az role assignment create --role \"{role}\" --assignee {who} --scope $(az keyvault show --name {vault} --query id -o tsv)"
+    );
+    let policy_cmd = format!("az keyvault set-policy --name {vault} {flag} {perms} --spn {who}");
+    match reason {
+        Denial::Rbac => format!(
+            "{head}: Key Vault denied access (HTTP 403 ForbiddenByRbac): the vault uses Azure RBAC and \
+             {identity} has no role assignment that allows this read. Grant it the \"{role}\" role on the \
+             vault: {role_cmd}"
+        ),
+        Denial::AccessPolicy => format!(
+            "{head}: Key Vault denied access (HTTP 403 AccessDenied): the vault uses access policies and \
+             none gives {identity} {perms} permission. Add one: {policy_cmd}"
+        ),
+        Denial::Firewall { client_address } => {
+            let from = client_address
+                .as_deref()
+                .map(|a| format!(" (Key Vault saw the request from {a})"))
+                .unwrap_or_default();
+            let allow = client_address
+                .as_deref()
+                .map(|a| format!("--ip-address {a}"))
+                .unwrap_or_else(|| "--ip-address <node-egress-ip>".into());
+            format!(
+                "{head}: Key Vault's firewall refused the request (HTTP 403 ForbiddenByFirewall): the vault's \
+                 network rules do not allow this node{from}. Allow the nodes' subnet or egress address \
+                 (az keyvault network-rule add --name {vault} --subnet <node-subnet-id>, or {allow}) or \
+                 reach the vault through a private endpoint; a role assignment does not help"
+            )
+        }
+        Denial::PrivateLink => format!(
+            "{head}: Key Vault refused the request (HTTP 403 ForbiddenByConnection): public network access \
+             to the vault is disabled and the request did not come through an approved private endpoint. \
+             Give the cluster's network a private endpoint to the vault, and make \
+             privatelink.vaultcore.azure.net resolve from the nodes (a private DNS zone linked to the \
+             cluster's virtual network)"
+        ),
+        Denial::TenantMismatch {
+            vault_tenant,
+            token_tenant,
+        } => {
+            let vault_tenant = vault_tenant.as_deref().unwrap_or("<the vault's tenant>");
+            let token_tenant = token_tenant
+                .as_deref()
+                .map(|t| format!(" from tenant {t}"))
+                .unwrap_or_default();
+            format!(
+                "{head}: Key Vault rejected the token{token_tenant} (HTTP 401 AKV10032: Invalid issuer): \
+                 vault {vault} belongs to tenant {vault_tenant}. Set tenantID: {vault_tenant} in the \
+                 SecretProviderClass (and use an identity of that tenant); a role assignment does not help"
+            )
+        }
+        Denial::Unauthenticated { detail } => format!(
+            "{head}: Key Vault did not accept the token of {identity} (HTTP 401{}): check tenantID and \
+             cloudName (the token must be for this vault's tenant and cloud)",
+            detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        ),
+        Denial::Other { detail } => format!(
+            "{head}: Key Vault denied access (HTTP {status}{}) to {identity}. Grant it the \"{role}\" role on \
+             the vault (RBAC vaults: {role_cmd}) or an access policy (access-policy vaults: {policy_cmd})",
+            detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
         ),
     }
 }

@@ -1,12 +1,14 @@
 //! The Mount pipeline, on top of everything it wires: the request becomes a plan
 //! ([`crate::spc`]), the plan's identity a credential ([`crate::auth`]), its objects Key Vault
-//! reads ([`crate::keyvault`]) shared across Mounts (`reads`), and what they return files
+//! reads ([`crate::keyvault`]) shared across Mounts (`reads`) and started vault by vault
+//! (`schedule`), and what they return files
 //! ([`crate::render`]). Failures become [`Error`]s whose messages name the fix ([`failure`]);
 //! `grpc` above maps them to status codes. Nothing below imports this module.
 
 pub mod failure;
 mod mounter;
 mod reads;
+mod schedule;
 
 use std::time::Duration;
 

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::http::HttpClient;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::failure::{self, ObjectContext};
 use super::reads::{ReadKey, ReadResult, SharedReads};
+use super::schedule;
 use super::{Error, MAX_RESPONSE_BYTES, MountOutput, MountSettings};
 use crate::auth::{
     Authenticator, IdentityCredential, IdentityKey, client_options, identity_key,
@@ -49,8 +48,23 @@ impl std::fmt::Debug for Mounter {
     }
 }
 
-/// Objects that read the same Key Vault data (same type, name, version, history) are read once.
-type GroupKey = (ObjectType, String, Option<String>, u32);
+/// Objects that read the same Key Vault data (same vault, type, name, version, history) are
+/// read once.
+type GroupKey = (usize, ObjectType, String, Option<String>, u32);
+
+/// The objects of one read, and the vault (an index into the Mount's vaults) it goes to.
+struct Group<'a> {
+    vault: usize,
+    specs: Vec<&'a ObjectSpec>,
+}
+
+/// One vault of a Mount: its name, URL and host, and the clients that read it.
+struct VaultClients {
+    name: String,
+    url: String,
+    host: String,
+    reader: Arc<VaultReader>,
+}
 
 /// Who a Mount was for (no secrets): the fields of its log line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,7 +99,7 @@ fn read_object(
 ) -> futures_util::future::BoxFuture<'static, ReadResult> {
     Box::pin(async move {
         let on_retry = |verdict: Verdict| {
-            let reason = if matches!(verdict, Verdict::Throttled(_)) {
+            let reason = if matches!(verdict, Verdict::Throttled) {
                 "throttled"
             } else {
                 "unavailable"
@@ -145,6 +159,13 @@ impl Mounter {
         }
     }
 
+    /// Sends identity binding's token requests (`useAzureTokenProxy`) through `proxy`
+    /// ([`crate::token_proxy::TokenProxy`]); without it, that mode fails to set up.
+    pub fn with_token_proxy(mut self, proxy: Arc<dyn HttpClient>) -> Self {
+        self.auth = self.auth.with_token_proxy(proxy);
+        self
+    }
+
     /// Validates a request into a plan with this mounter's defaults.
     pub fn plan(&self, raw: &RawRequest<'_>) -> Result<MountPlan, Error> {
         Ok(plan_request(raw, &self.settings.defaults)?)
@@ -164,7 +185,7 @@ impl Mounter {
             pod: plan.pod.name.clone(),
             namespace: plan.pod.namespace.clone(),
             secret_provider_class: plan.pod.secret_provider_class.clone().unwrap_or_default(),
-            vault: plan.vault_name.clone(),
+            vault: plan.vaults().join(","),
             objects: plan.objects.len(),
         };
         // Capped, so no flag or header value can overflow the clock.
@@ -175,7 +196,7 @@ impl Mounter {
         let result = match tokio::time::timeout_at(deadline, self.run(&plan, deadline)).await {
             Ok(result) => result,
             Err(_) => Err(Error::DeadlineExceeded {
-                vault: plan.vault_name.clone(),
+                vault: plan.vaults().join(", "),
                 seconds: budget.as_secs(),
             }),
         };
@@ -196,28 +217,27 @@ impl Mounter {
         }
     }
 
-    async fn run(&self, plan: &MountPlan, deadline: Instant) -> Result<MountOutput, Error> {
-        let endpoints = plan.cloud.endpoints()?;
-        let vault_url = endpoints.vault_url(&plan.vault_name);
-        let vault_host = vault_url
+    /// The SDK clients of `vault_name` for the identity `key`: one set per vault and identity,
+    /// kept across Mounts, each learning its own vault's challenge.
+    fn vault_clients(
+        &self,
+        vault_name: &str,
+        endpoints: &crate::cloud::CloudEndpoints,
+        key: IdentityKey,
+        expires: Instant,
+        credential: &Arc<IdentityCredential>,
+    ) -> Result<VaultClients, Error> {
+        let url = endpoints.vault_url(vault_name);
+        let host = url
             .trim_start_matches("https://")
             .trim_end_matches('/')
             .to_owned();
-        let key = identity_key(plan, &endpoints);
-        let expires = Self::identity_expiry(plan);
-        let credential = self
-            .credentials
-            .get_or_try_insert(&key, expires, || self.auth.credential(plan, &endpoints))
-            .map_err(|source| Error::Auth {
-                vault: format!("Key Vault {}", plan.vault_name),
-                source,
-            })?;
         let reader = self
             .readers
-            .get_or_try_insert(&(key, vault_url.clone()), expires, || {
+            .get_or_try_insert(&(key, url.clone()), expires, || {
                 VaultReader::new(
-                    &plan.vault_name,
-                    &vault_url,
+                    vault_name,
+                    &url,
                     credential.clone(),
                     client_options(&self.http, None),
                     self.settings.retry,
@@ -225,45 +245,79 @@ impl Mounter {
                 .map(Arc::new)
             })
             .map_err(|e| {
-                Error::Internal(format!(
-                    "cannot build Key Vault clients for {vault_url}: {e}"
-                ))
+                Error::Internal(format!("cannot build Key Vault clients for {url}: {e}"))
             })?;
-        debug!(objects = plan.objects.len(), identity = %credential.describe(), vault = %plan.vault_name, "mount plan validated");
+        Ok(VaultClients {
+            name: vault_name.to_owned(),
+            url,
+            host,
+            reader,
+        })
+    }
+
+    async fn run(&self, plan: &MountPlan, deadline: Instant) -> Result<MountOutput, Error> {
+        let endpoints = plan.cloud.endpoints()?;
+        let key = identity_key(plan, &endpoints);
+        let expires = Self::identity_expiry(plan);
+        let credential = self
+            .credentials
+            .get_or_try_insert(&key, expires, || self.auth.credential(plan, &endpoints))
+            .map_err(|source| Error::Auth {
+                vault: format!("Key Vault {}", plan.vaults().join(", ")),
+                source,
+            })?;
+        // The same identity, tenant and cloud for every vault; clients (and so the challenge,
+        // and the per-host rate budget below them) per vault.
+        let vaults = plan
+            .vaults()
+            .into_iter()
+            .map(|name| self.vault_clients(name, &endpoints, key, expires, &credential))
+            .collect::<Result<Vec<_>, _>>()?;
+        debug!(objects = plan.objects.len(), identity = %credential.describe(), vaults = vaults.len(), vault = %plan.vault_name, "mount plan validated");
 
         // Group objects that read the same data; keep plan order for the response.
-        let mut groups: Vec<Vec<&ObjectSpec>> = Vec::new();
+        let mut groups: Vec<Group<'_>> = Vec::new();
         let mut index: HashMap<GroupKey, usize> = HashMap::new();
         for spec in &plan.objects {
+            let vault_name = plan.vault_of(spec);
+            let vault = vaults
+                .iter()
+                .position(|v| v.name == vault_name)
+                .unwrap_or(0);
             let group_key = (
+                vault,
                 spec.object_type,
                 spec.name.clone(),
                 spec.version.clone(),
                 spec.history,
             );
             match index.get(&group_key) {
-                Some(&i) => groups[i].push(spec),
+                Some(&i) => groups[i].specs.push(spec),
                 None => {
                     index.insert(group_key, groups.len());
-                    groups.push(vec![spec]);
+                    groups.push(Group {
+                        vault,
+                        specs: vec![spec],
+                    });
                 }
             }
         }
 
         let read_group = |i: usize| {
-            let spec = groups[i][0].clone();
+            let spec = groups[i].specs[0].clone();
+            let vault = &vaults[groups[i].vault];
             let read_key = ReadKey {
                 identity: key,
-                vault_url: vault_url.clone(),
+                vault_url: vault.url.clone(),
                 object_type: spec.object_type,
                 name: spec.name.clone(),
                 version: spec.version.clone(),
                 history: spec.history,
             };
-            let reader = reader.clone();
+            let reader = vault.reader.clone();
             let reads = self.reads.clone();
             let metrics = self.metrics.clone();
-            let vault = plan.vault_name.clone();
+            let vault = vault.name.clone();
             async move {
                 let start = || {
                     read_object(
@@ -286,66 +340,41 @@ impl Mounter {
         // A failure that ends the Mount: anything but a 404 on objects that are all optional.
         let fatal = |i: usize, result: &ReadResult| match result {
             Ok(_) => false,
-            Err(KvError::NotFound) => !groups[i].iter().all(|s| s.optional),
+            Err(KvError::NotFound) => !groups[i].specs.iter().all(|s| s.optional),
             Err(_) => true,
         };
 
-        // The token exchange runs while the first read learns the vault's scope from its 401
-        // challenge; the other reads start once that has happened, so they carry the token.
-        // Warm clients have learned it already and everything starts at once.
+        // The token exchange runs while each vault's first read learns the vault's scope from
+        // its 401 challenge (see `schedule`).
         let scope = endpoints.key_vault_scope();
         let prefetch = async {
             let _ = credential.token(&scope).await;
         };
-        let reads = async {
-            let mut results: Vec<Option<ReadResult>> = (0..groups.len()).map(|_| None).collect();
-            let mut pending = FuturesUnordered::new();
-            let mut next = 0;
-            let mut failed = false;
-            if !groups.is_empty() {
-                pending.push(read_group(0));
-                next = 1;
-                tokio::select! {
-                    biased;
-                    () = reader.scope_learned() => {}
-                    Some((i, r)) = pending.next() => {
-                        failed = fatal(i, &r);
-                        results[i] = Some(r);
-                    }
-                }
-            }
-            let max = self.settings.max_parallel_reads.max(1);
-            while !failed {
-                while next < groups.len() && pending.len() < max {
-                    pending.push(read_group(next));
-                    next += 1;
-                }
-                match pending.next().await {
-                    Some((i, r)) => {
-                        // All-or-nothing: after a failure there is no point reading the rest.
-                        failed = fatal(i, &r);
-                        results[i] = Some(r);
-                    }
-                    None => break,
-                }
-            }
-            results
-        };
+        let vault_of: Vec<usize> = groups.iter().map(|g| g.vault).collect();
+        let readers: Vec<Arc<VaultReader>> = vaults.iter().map(|v| v.reader.clone()).collect();
+        let reads = schedule::run(
+            &vault_of,
+            &readers,
+            self.settings.max_parallel_reads,
+            read_group,
+            fatal,
+        );
         let ((), results) = tokio::join!(prefetch, reads);
-        self.assemble(plan, &groups, results, &vault_host, &credential)
+        self.assemble(plan, &groups, results, &vaults, &credential)
     }
 
     /// Renders every read into files, or returns the first failure (and no files).
     fn assemble(
         &self,
         plan: &MountPlan,
-        groups: &[Vec<&ObjectSpec>],
+        groups: &[Group<'_>],
         results: Vec<Option<ReadResult>>,
-        vault_host: &str,
+        vaults: &[VaultClients],
         credential: &IdentityCredential,
     ) -> Result<MountOutput, Error> {
         let principal = match &plan.identity {
             Identity::WorkloadIdentity { client_id, .. }
+            | Identity::IdentityBinding { client_id, .. }
             | Identity::ServicePrincipal { client_id, .. } => Some(client_id.as_str()),
             Identity::VmManagedIdentity {
                 user_assigned_client_id,
@@ -354,10 +383,15 @@ impl Mounter {
         };
         let mut output = MountOutput::default();
         let mut owners: BTreeMap<String, String> = BTreeMap::new();
-        for (specs, result) in groups.iter().zip(results) {
+        let mut unread = 0;
+        for (group, result) in groups.iter().zip(results) {
             // `None`: not read because another object failed first; that error is returned.
-            let Some(result) = result else { continue };
-            for spec in specs {
+            let Some(result) = result else {
+                unread += 1;
+                continue;
+            };
+            let vault = &vaults[group.vault];
+            for spec in &group.specs {
                 let versions = match &result {
                     Ok(versions) => versions,
                     Err(KvError::NotFound) if spec.optional => {
@@ -370,8 +404,8 @@ impl Mounter {
                     Err(source) => {
                         let ctx = ObjectContext::new(
                             spec,
-                            &plan.vault_name,
-                            vault_host,
+                            &vault.name,
+                            &vault.host,
                             credential.describe(),
                             principal,
                             plan.cloud.name().as_str(),
@@ -384,7 +418,7 @@ impl Mounter {
                 };
                 let rendered = crate::render::render(spec, versions, &self.settings.render)?;
                 for warning in &rendered.warnings {
-                    warn!(object = %spec.label(), vault = %plan.vault_name, "{warning}");
+                    warn!(object = %spec.label(), vault = %vault.name, "{warning}");
                 }
                 for file in &rendered.files {
                     // Companions (`.crt`, `.key`) are only known now: hold them to the
@@ -407,6 +441,11 @@ impl Mounter {
                 output.files.extend(rendered.files);
                 output.versions.extend(rendered.versions);
             }
+        }
+        if unread > 0 {
+            return Err(Error::Internal(format!(
+                "{unread} reads of a mount neither finished nor failed"
+            )));
         }
         // No file where another needs a directory (e.g. `tls.crt` and `tls.crt/ca`).
         for (path, owner) in &owners {

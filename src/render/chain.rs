@@ -68,26 +68,43 @@ pub enum ChainError {
     NoLeaf,
 }
 
-/// Orders `links` (stored order) given the public keys implied by the bundle's private keys.
-pub fn order_chain(links: &[ChainLink], key_publics: &[&[u8]]) -> Result<Ordered, ChainError> {
+/// Each certificate's issuer among the others: the first whose SubjectKeyId is its AuthorityKeyId.
+fn issuers(links: &[ChainLink]) -> Vec<Option<usize>> {
     let n = links.len();
-    let issuer: Vec<Option<usize>> = (0..n)
+    (0..n)
         .map(|i| {
             let aki = links[i].authority_key_id.as_deref()?;
             (0..n).find(|&j| j != i && links[j].subject_key_id.as_deref() == Some(aki))
         })
-        .collect();
+        .collect()
+}
+
+fn leaf_of(links: &[ChainLink], issuer: &[Option<usize>], key_publics: &[&[u8]]) -> Option<usize> {
+    let n = links.len();
     let mut issues_another = vec![false; n];
     for j in issuer.iter().flatten() {
         issues_another[*j] = true;
     }
     let candidates: Vec<usize> = (0..n).filter(|&i| !issues_another[i]).collect();
-    let leaf = candidates
+    candidates
         .iter()
         .copied()
         .find(|&i| key_publics.contains(&&links[i].public_key[..]))
         .or_else(|| candidates.first().copied())
-        .ok_or(ChainError::NoLeaf)?;
+}
+
+/// The bundle's leaf (SPEC §6): the certificate that issues none of the others; if several
+/// qualify, the one whose public key matches one of `key_publics`, else the first of them.
+/// `None` when every certificate issues another (or there are none).
+pub fn find_leaf(links: &[ChainLink], key_publics: &[&[u8]]) -> Option<usize> {
+    leaf_of(links, &issuers(links), key_publics)
+}
+
+/// Orders `links` (stored order) given the public keys implied by the bundle's private keys.
+pub fn order_chain(links: &[ChainLink], key_publics: &[&[u8]]) -> Result<Ordered, ChainError> {
+    let n = links.len();
+    let issuer = issuers(links);
+    let leaf = leaf_of(links, &issuer, key_publics).ok_or(ChainError::NoLeaf)?;
     let mut order = Vec::with_capacity(n);
     let mut seen = vec![false; n];
     let mut next = Some(leaf);

@@ -2,7 +2,7 @@
 //! "x")`) and the reason, and never carries secret material: no value, no key bytes, no decoded
 //! text. The caller maps every variant to gRPC `FAILED_PRECONDITION`.
 
-use crate::spc::plan::ObjectType;
+use crate::spc::plan::{ObjectPart, ObjectType};
 
 /// One object's content cannot become the files the SecretProviderClass asks for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +69,8 @@ pub enum RenderError {
         object: String,
         content_type: Option<String>,
     },
-    /// The stored PKCS#12 bundle is not base64, or does not open with the empty password.
+    /// The stored PKCS#12 bundle is not base64, or does not open with the empty password in
+    /// either of its encodings.
     #[error("{object}: the certificate's PKCS#12 (PFX) bundle cannot be read: {reason}")]
     Pkcs12 { object: String, reason: String },
     /// A private key in the bundle uses an algorithm or encoding that cannot become PKCS#8 PEM.
@@ -100,9 +101,33 @@ pub enum RenderError {
          certificate in Key Vault or run the provider with --construct-pem-chain=false"
     )]
     NoLeaf { object: String },
-    /// The stored PEM of an `application/x-pem-file` certificate cannot be split into `.crt`/`.key`.
-    #[error("{object}: the certificate's stored PEM cannot be split into .crt and .key: {reason}")]
+    /// The stored PEM of an `application/x-pem-file` certificate cannot be read block by block
+    /// (for `.crt`/`.key`, an `objectPart` or a PFX).
+    #[error("{object}: the certificate's stored PEM cannot be read: {reason}")]
     Pem { object: String, reason: String },
+    /// `objectPart` on a secret that turned out to be plain: no `kid`, no certificate content type.
+    #[error(
+        "{object}: objectPart {part} needs a secret that holds a certificate bundle (one that \
+         backs a Key Vault certificate, or has content type application/x-pkcs12 or \
+         application/x-pem-file), but this secret is a plain value (content type {}); remove \
+         objectPart",
+        match content_type { Some(t) => format!("{t:?}"), None => "not set".to_owned() }
+    )]
+    PartOfPlainSecret {
+        object: String,
+        part: ObjectPart,
+        content_type: Option<String>,
+    },
+    /// `objectFormat: pfx` on a PEM certificate, and no PFX can be built from its PEM.
+    #[error("{object}: a PFX cannot be built from the certificate's PEM: {reason}")]
+    PfxWrite { object: String, reason: String },
+    /// The bundle has nothing for the `objectPart` asked for (no key, no CA certificate, ...).
+    #[error("{object}: objectPart {part} cannot be written: {reason}")]
+    EmptyPart {
+        object: String,
+        part: ObjectPart,
+        reason: String,
+    },
     /// A Key Vault certificate without its DER (`cer`).
     #[error("{object}: Key Vault returned the certificate without its content (cer)")]
     EmptyCertificate { object: String },

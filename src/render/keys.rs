@@ -50,6 +50,26 @@ pub(crate) fn reencode_pkcs8(der: &[u8]) -> Result<ReencodedKey, String> {
     }
 }
 
+/// Re-encodes one private-key PEM block of a stored PEM bundle as PKCS#8: `PRIVATE KEY`
+/// (PKCS#8), `RSA PRIVATE KEY` (PKCS#1) or `EC PRIVATE KEY` (SEC 1, its curve named inside).
+pub(crate) fn reencode_pem_block(label: &str, der: &[u8]) -> Result<ReencodedKey, String> {
+    match label {
+        "PRIVATE KEY" => reencode_pkcs8(der),
+        "RSA PRIVATE KEY" => reencode_rsa(der),
+        "EC PRIVATE KEY" => reencode_ec(der, None),
+        "ENCRYPTED PRIVATE KEY" => Err(
+            "is encrypted (ENCRYPTED PRIVATE KEY); a Key Vault certificate holds its key unencrypted"
+                .into(),
+        ),
+        other => Err(format!("a {other:?} PEM block is not a private key")),
+    }
+}
+
+/// Whether a PEM label names a private key block (the `.key` side of a bundle).
+pub(crate) fn is_private_key_label(label: &str) -> bool {
+    label == "PRIVATE KEY" || label.ends_with(" PRIVATE KEY")
+}
+
 fn reencode_rsa(key: &[u8]) -> Result<ReencodedKey, String> {
     let rsa = pkcs1::RsaPrivateKeyRef::from_der(key)
         .map_err(|e| format!("not a PKCS#1 RSA private key ({})", e.kind()))?;

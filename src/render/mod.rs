@@ -5,10 +5,15 @@
 //! |---|---|
 //! | plain secret | the value (after `jsonPointer`), decoded per `objectEncoding` |
 //! | certificate-backed secret, `application/x-pem-file` | the value as stored |
+//! | same, `application/x-pem-file`, `objectFormat: pfx` (ours, #1945) | a PKCS#12 built from it ([`to_pfx`]), as base64 text or with `objectEncoding: base64` binary |
 //! | same, `application/x-pkcs12`, `objectFormat: pfx` | the stored base64 text, or with `objectEncoding: base64` the binary PFX |
 //! | same, `application/x-pkcs12`, `objectFormat: pem` | PKCS#8 `PRIVATE KEY` blocks, then `CERTIFICATE` blocks ([`chain`] orders them) |
+//! | same, `objectPart` (ours) | one part of that PEM ([`parts`]) |
 //! | key | PKIX `PUBLIC KEY` from the JWK |
 //! | cert | the `cer` as one `CERTIFICATE` block |
+//!
+//! A secret backs a certificate when it has a `kid`; App Service certificates, which have none,
+//! when the object asks for a format or a part (see `app_service_bundle`).
 //!
 //! Deliberate differences from the reference, each a fix of a crash or of silently wrong files:
 //! a certificate-backed secret without a known content type is an error (the reference panics);
@@ -16,7 +21,9 @@
 //! the leaf's path); `.crt`/`.key` companions are not written for `objectFormat: pfx` (the
 //! reference writes two empty files); `objectEncoding` hex/base64 on PEM output is a clear error
 //! (the reference fails decoding the PEM text); a PFX encrypted with AES (PBES2) is read (the
-//! reference only reads the legacy 3DES/RC2 forms); unknown PKCS#12 bag types are skipped.
+//! reference only reads the legacy 3DES/RC2 forms); unknown PKCS#12 bag types are skipped;
+//! `objectFormat: pfx` on a PEM certificate writes a PFX (the reference writes the PEM text
+//! under the `.pfx` name, and fails on it with `objectEncoding: base64`).
 //!
 //! Imports the plan's object types ([`crate::spc::plan`]) and what Key Vault returned
 //! ([`crate::keyvault::Fetched`]); the Mount pipeline above calls [`render`].
@@ -28,13 +35,16 @@ mod json;
 mod jwk;
 mod keys;
 mod output;
+mod parts;
 mod pem;
-mod pkcs12;
+pub mod pkcs12;
+mod to_pfx;
 
+use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::keyvault::{Fetched, version_of};
-use crate::spc::plan::{ObjectEncoding, ObjectFormat, ObjectSpec};
+use crate::spc::plan::{ObjectEncoding, ObjectFormat, ObjectPart, ObjectSpec};
 
 pub use chain::{ChainError, ChainLink, Ordered, order_chain};
 pub use encoding::decode as decode_encoding;
@@ -146,19 +156,30 @@ fn render_one(
             )])
         }
         Fetched::Secret {
+            id,
             value,
             content_type,
-            kid: Some(kid),
-            ..
-        } if !kid.is_empty() => render_certificate_secret(
-            spec,
-            object,
-            value,
-            content_type.as_deref(),
-            options,
-            warnings,
-        ),
-        Fetched::Secret { value, .. } => {
+            kid,
+        } => {
+            let content_type = content_type.as_deref();
+            let backs_certificate = kid.as_deref().is_some_and(|k| !k.is_empty());
+            if backs_certificate || app_service_bundle(spec, content_type) {
+                return render_certificate_secret(
+                    spec,
+                    object,
+                    (id, value),
+                    content_type,
+                    options,
+                    warnings,
+                );
+            }
+            if let Some(part) = spec.part {
+                return Err(RenderError::PartOfPlainSecret {
+                    object: object.to_owned(),
+                    part,
+                    content_type: content_type.map(str::to_owned),
+                });
+            }
             let contents = match &spec.json_pointer {
                 Some(pointer) => {
                     let text = json::extract(value, pointer, object)?;
@@ -171,10 +192,26 @@ fn render_one(
     }
 }
 
+/// App Service certificates (#1952, #273) are secrets without `kid` but with a certificate
+/// content type; they are read as a bundle only when the object asks for it, so every existing
+/// SecretProviderClass keeps its bytes. A PKCS#12 one with any `objectFormat` or `objectPart`;
+/// a PEM one with `objectFormat: pfx` or `objectPart` (`objectFormat: pem` on PEM text already
+/// writes it as stored, and must not start adding `.crt`/`.key` files).
+fn app_service_bundle(spec: &ObjectSpec, content_type: Option<&str>) -> bool {
+    match content_type {
+        Some(CONTENT_TYPE_PKCS12) => spec.asks_for_bundle(),
+        Some(CONTENT_TYPE_PEM) => spec.part.is_some() || spec.format == ObjectFormat::Pfx,
+        _ => false,
+    }
+}
+
+/// `(id, value)` of a certificate-backed secret.
+type StoredSecret<'a> = (&'a str, &'a Zeroizing<String>);
+
 fn render_certificate_secret(
     spec: &ObjectSpec,
     object: &str,
-    value: &Zeroizing<String>,
+    (id, value): StoredSecret<'_>,
     content_type: Option<&str>,
     options: &RenderOptions,
     warnings: &mut Vec<String>,
@@ -184,6 +221,8 @@ fn render_certificate_secret(
             object: object.to_owned(),
         });
     }
+    // Any part but `all` is one file, with no `.crt`/`.key` companions.
+    let part = spec.part.filter(|p| *p != ObjectPart::All);
     let (whole, certs, keys) = match content_type {
         Some(CONTENT_TYPE_PKCS12) if spec.format == ObjectFormat::Pfx => {
             // The stored base64 text, or the binary PFX with objectEncoding base64.
@@ -193,6 +232,9 @@ fn render_certificate_secret(
             check_utf8_encoding(spec, object)?;
             let bundle = pkcs12::decode(value, object)?;
             let bundle = pkcs12::order(bundle, options.construct_pem_chain, object, warnings)?;
+            if let Some(part) = part {
+                return Ok(vec![("", parts::cut(part, &bundle, object)?)]);
+            }
             let keys: Vec<pem::Block<'_>> = bundle
                 .keys
                 .iter()
@@ -210,8 +252,22 @@ fn render_certificate_secret(
             }
             (whole, pem::encode(&certs), pem::encode(&keys))
         }
+        Some(CONTENT_TYPE_PEM) if spec.format == ObjectFormat::Pfx => {
+            // #1945: a PKCS#12 of the PEM's keys and certificates, then exactly what a
+            // PKCS#12-backed certificate gives: base64 text, or binary with objectEncoding base64.
+            let bundle = parts::from_pem(value, object)?;
+            let bundle = pkcs12::order(bundle, options.construct_pem_chain, object, warnings)?;
+            let der = to_pfx::write(&bundle, id, object)?;
+            let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&der[..]));
+            return Ok(vec![("", encoding::decode(&text, spec.encoding, object)?)]);
+        }
         Some(CONTENT_TYPE_PEM) => {
             check_utf8_encoding(spec, object)?;
+            if let Some(part) = part {
+                let bundle = parts::from_pem(value, object)?;
+                let bundle = pkcs12::order(bundle, options.construct_pem_chain, object, warnings)?;
+                return Ok(vec![("", parts::cut(part, &bundle, object)?)]);
+            }
             let whole = Zeroizing::new(value.as_bytes().to_vec());
             if !options.write_cert_and_key_in_separate_files {
                 return Ok(vec![("", whole)]);

@@ -139,7 +139,7 @@ pub(crate) fn split_cert_and_key(text: &str, object: &str) -> Result<CertAndKey,
 }
 
 /// The pem crate's error, without any of the input.
-fn pem_reason(e: &::pem::PemError) -> String {
+pub(crate) fn pem_reason(e: &::pem::PemError) -> String {
     use ::pem::PemError::*;
     match e {
         MismatchedTags(..) => "a BEGIN line does not match its END line".into(),

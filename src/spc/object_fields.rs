@@ -6,7 +6,7 @@
 use super::objects::MAX_HISTORY;
 use super::params::{parse_bool, shorten};
 use super::paths::{MAX_PATH, validate_relative_path};
-use super::plan::{ObjectEncoding, ObjectFormat, ObjectType};
+use super::plan::{ObjectEncoding, ObjectFormat, ObjectPart, ObjectType};
 
 /// The problems found in one object so far, one sentence each (without the object's label).
 pub type Problems = Vec<String>;
@@ -36,9 +36,11 @@ pub fn object_type(value: Option<&str>, problems: &mut Problems) -> Option<Objec
             problems.push("objectType is required: use secret, key or cert".into());
             None
         }
-        Some(other) => {
+        Some(_) => {
+            // Quote what the author wrote, not our lower-cased copy.
+            let given = value.unwrap_or_default();
             problems.push(format!(
-                "objectType {other:?} is not one of secret, key, cert"
+                "objectType {given:?} is not one of secret, key, cert"
             ));
             None
         }
@@ -54,8 +56,9 @@ pub fn object_format(
     let format = match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("pem") => ObjectFormat::Pem,
         Some("pfx") => ObjectFormat::Pfx,
-        Some(other) => {
-            problems.push(format!("objectFormat {other:?} is not one of pem, pfx"));
+        Some(_) => {
+            let given = value.unwrap_or_default();
+            problems.push(format!("objectFormat {given:?} is not one of pem, pfx"));
             ObjectFormat::Pem
         }
     };
@@ -81,9 +84,9 @@ pub fn object_encoding(
         "utf-8" => ObjectEncoding::Utf8,
         "hex" => ObjectEncoding::Hex,
         "base64" => ObjectEncoding::Base64,
-        other => {
+        _ => {
             problems.push(format!(
-                "objectEncoding {other:?} is not one of utf-8, hex, base64"
+                "objectEncoding {e:?} is not one of utf-8, hex, base64"
             ));
             ObjectEncoding::Utf8
         }
@@ -219,4 +222,91 @@ pub fn object_alias(
         ));
     }
     alias
+}
+
+/// `objectPart` (our extension): which part of a certificate-backed secret's bundle to write.
+/// Only a `secret` can back a certificate, and only its PEM form has parts; whether the secret
+/// really backs a certificate is known only from Key Vault's answer (rendering checks that).
+pub fn object_part(
+    value: Option<&str>,
+    object_type: Option<ObjectType>,
+    format: ObjectFormat,
+    encoding: ObjectEncoding,
+    json_pointer: bool,
+    problems: &mut Problems,
+) -> Option<ObjectPart> {
+    let p = value?;
+    let part = match p.to_ascii_lowercase().as_str() {
+        "all" => ObjectPart::All,
+        "key" => ObjectPart::Key,
+        "leaf" => ObjectPart::Leaf,
+        "chain" => ObjectPart::Chain,
+        "ca" => ObjectPart::Ca,
+        _ => {
+            problems.push(format!(
+                "objectPart {:?} is not one of {}",
+                shorten(p),
+                ObjectPart::EXPECTED
+            ));
+            return None;
+        }
+    };
+    match object_type {
+        Some(ObjectType::Key) => problems.push(
+            "objectPart is only supported for objectType secret: a key is written as its public \
+             key alone"
+                .into(),
+        ),
+        Some(ObjectType::Cert) => problems.push(
+            "objectPart is only supported for objectType secret: objectType cert writes the leaf \
+             certificate alone; read the certificate's secret (objectType secret, same \
+             objectName) to get its key, chain or CA certificates"
+                .into(),
+        ),
+        _ => {}
+    }
+    if format == ObjectFormat::Pfx {
+        problems.push(
+            "objectPart cannot be combined with objectFormat pfx: a PFX always holds the whole \
+             bundle (use objectFormat pem, the default)"
+                .into(),
+        );
+    }
+    if encoding != ObjectEncoding::Utf8 {
+        problems.push(
+            "objectPart writes PEM text, which objectEncoding hex or base64 cannot decode; \
+             remove objectEncoding"
+                .into(),
+        );
+    }
+    if json_pointer {
+        problems.push(
+            "objectPart cannot be combined with jsonPointer: parts are cut from certificate \
+             bundles, pointers from JSON secrets"
+                .into(),
+        );
+    }
+    Some(part)
+}
+
+/// A Key Vault name: 3-24 letters, digits and hyphens (the class's `keyvaultName` and an
+/// object's own).
+pub fn is_vault_name(name: &str) -> bool {
+    (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// `keyvaultName` inside an object (our extension): read this object from another vault, with
+/// the class's identity, tenant and cloud.
+pub fn vault_name(value: Option<&str>, problems: &mut Problems) -> Option<String> {
+    let v = value?;
+    if is_vault_name(v) {
+        Some(v.to_owned())
+    } else {
+        problems.push(format!(
+            "keyvaultName {:?} is not a vault name: use 3-24 letters, digits and hyphens (the \
+             name, not the URL)",
+            shorten(v)
+        ));
+        None
+    }
 }

@@ -46,6 +46,10 @@ struct RawObject {
     optional: Option<String>,
     #[serde(rename = "jsonPointer")]
     json_pointer: Option<String>,
+    #[serde(rename = "objectPart")]
+    object_part: Option<String>,
+    #[serde(rename = "keyvaultName")]
+    keyvault_name: Option<String>,
     #[serde(flatten)]
     unknown: BTreeMap<String, IgnoredAny>,
 }
@@ -154,6 +158,7 @@ fn parse_one(
     let p = &mut problems;
     field::object_name(name, p);
     let object_type = field::object_type(trimmed(&raw.object_type), p);
+    let format_explicit = trimmed(&raw.object_format).is_some();
     let format = field::object_format(trimmed(&raw.object_format), object_type, p);
     let encoding = field::object_encoding(trimmed(&raw.object_encoding), object_type, p);
     let version = field::object_version(trimmed(&raw.object_version), p);
@@ -161,6 +166,15 @@ fn parse_one(
     let mode = field::file_permission(trimmed(&raw.file_permission), default_mode, p);
     let optional = field::optional(trimmed(&raw.optional), p);
     let json_pointer = field::json_pointer(trimmed(&raw.json_pointer), object_type, format, p);
+    let part = field::object_part(
+        trimmed(&raw.object_part),
+        object_type,
+        format,
+        encoding,
+        json_pointer.is_some(),
+        p,
+    );
+    let vault = field::vault_name(trimmed(&raw.keyvault_name), p);
     let alias = field::object_alias(trimmed(&raw.object_alias), name, history, p);
 
     match (problems.is_empty(), name, object_type) {
@@ -172,10 +186,13 @@ fn parse_one(
             version,
             history,
             format,
+            format_explicit,
+            part,
             encoding,
             mode,
             optional,
             json_pointer,
+            vault,
         }),
         _ => Err(problems
             .into_iter()

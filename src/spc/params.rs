@@ -114,12 +114,7 @@ pub fn parse(
             });
             String::new()
         }
-        Some(v)
-            if (3..=24).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-        {
-            v.to_owned()
-        }
+        Some(v) if super::object_fields::is_vault_name(v) => v.to_owned(),
         Some(v) => {
             errors.push(ParamError::Invalid {
                 key: "keyvaultName",
@@ -298,14 +293,46 @@ fn parse_identity(
 ) -> Option<Identity> {
     let pod_identity = bool_param(attributes, "usePodIdentity", errors);
     let vm_identity = bool_param(attributes, "useVMManagedIdentity", errors);
+    let token_proxy = bool_param(attributes, "useAzureTokenProxy", errors);
     let client_id = id_param(attributes, "clientID", errors);
     let user_assigned = id_param(attributes, "userAssignedIdentityID", errors);
 
-    if pod_identity && vm_identity {
-        errors.push(ParamError::Identity(
-            "usePodIdentity and useVMManagedIdentity are both true: choose one identity".into(),
-        ));
+    let chosen: Vec<&str> = [
+        (pod_identity, "usePodIdentity"),
+        (vm_identity, "useVMManagedIdentity"),
+        (token_proxy, "useAzureTokenProxy"),
+    ]
+    .into_iter()
+    .filter_map(|(on, key)| on.then_some(key))
+    .collect();
+    if chosen.len() > 1 {
+        // The Go provider's wording (v1.8), then which ones are on.
+        errors.push(ParamError::Identity(format!(
+            "only one identity mode can be enabled at a time: usePodIdentity, useVMManagedIdentity, \
+             or useAzureTokenProxy ({} are {} true: choose one identity)",
+            chosen.join(" and "),
+            if chosen.len() == 2 { "both" } else { "all" }
+        )));
         return None;
+    }
+    if token_proxy {
+        // Identity binding: clientID names the managed identity, the token proves the pod.
+        let Some(client_id) = client_id else {
+            errors.push(ParamError::Missing {
+                key: "clientID",
+                hint: "identity binding (useAzureTokenProxy) needs the client ID of the \
+                       user-assigned managed identity that the cluster's identity binding maps \
+                       (az aks identity-binding create ... --managed-identity-resource-id ...)",
+            });
+            return None;
+        };
+        return match tokens::identity_binding_token(attributes, secrets) {
+            Ok(token) => Some(Identity::IdentityBinding { client_id, token }),
+            Err(e) => {
+                errors.push(e.into());
+                None
+            }
+        };
     }
     if let (true, Some(_)) = (pod_identity || vm_identity, &client_id) {
         let other = if pod_identity {
@@ -351,8 +378,9 @@ fn parse_identity(
         }
         (None, None) => {
             errors.push(ParamError::Identity(
-                "no identity selected: set clientID for workload identity (recommended), \
-                 useVMManagedIdentity: \"true\" for the node's managed identity, or reference a \
+                "no identity selected: set clientID for workload identity (with \
+                 useAzureTokenProxy: \"true\" for AKS identity binding), useVMManagedIdentity: \
+                 \"true\" for the node's managed identity, or reference a \
                  Kubernetes secret with clientid and clientsecret keys through nodePublishSecretRef"
                     .into(),
             ));

@@ -24,6 +24,25 @@ pub struct MountPlan {
     pub warnings: Vec<String>,
 }
 
+impl MountPlan {
+    /// The vault `spec` is read from (its own `keyvaultName`, else the class's).
+    pub fn vault_of<'a>(&'a self, spec: &'a ObjectSpec) -> &'a str {
+        spec.vault_name(&self.vault_name)
+    }
+
+    /// Every vault the plan reads from, once each, in the order objects name them.
+    pub fn vaults(&self) -> Vec<&str> {
+        let mut vaults: Vec<&str> = Vec::new();
+        for spec in &self.objects {
+            let vault = self.vault_of(spec);
+            if !vaults.contains(&vault) {
+                vaults.push(vault);
+            }
+        }
+        vaults
+    }
+}
+
 /// The pod a Mount is for, from kubelet's attributes. Used for logs, pod identity and messages.
 #[derive(Debug, Clone, Default)]
 pub struct PodRef {
@@ -84,6 +103,12 @@ pub enum Identity {
     },
     /// Deprecated AAD pod identity (NMI on the node).
     PodIdentity,
+    /// AKS identity binding (`useAzureTokenProxy`): the pod's service-account token for
+    /// `api://AKSIdentityBinding` is exchanged for `client_id` through the cluster's token proxy.
+    IdentityBinding {
+        client_id: String,
+        token: ServiceAccountToken,
+    },
 }
 
 impl Identity {
@@ -94,6 +119,17 @@ impl Identity {
             Identity::ServicePrincipal { .. } => "service_principal",
             Identity::VmManagedIdentity { .. } => "vm_managed_identity",
             Identity::PodIdentity => "pod_identity",
+            Identity::IdentityBinding { .. } => "identity_binding",
+        }
+    }
+
+    /// The pod's service-account token, for the modes that exchange one.
+    pub fn service_account_token(&self) -> Option<&ServiceAccountToken> {
+        match self {
+            Identity::WorkloadIdentity { token, .. } | Identity::IdentityBinding { token, .. } => {
+                Some(token)
+            }
+            _ => None,
         }
     }
 
@@ -111,11 +147,15 @@ impl Identity {
             } => format!("VM managed identity (userAssignedIdentityID {id})"),
             Identity::VmManagedIdentity { .. } => "system-assigned VM managed identity".into(),
             Identity::PodIdentity => "AAD pod identity".into(),
+            Identity::IdentityBinding { client_id, .. } => {
+                format!("identity binding (clientID {client_id})")
+            }
         }
     }
 }
 
-/// The projected service-account token kubelet gave for audience `api://AzureADTokenExchange`.
+/// A projected service-account token kubelet gave (audience `api://AzureADTokenExchange` for
+/// workload identity, `api://AKSIdentityBinding` for identity binding).
 #[derive(Debug)]
 pub struct ServiceAccountToken {
     /// The JWT itself; redacted in `Debug`, zeroized on drop.
@@ -156,6 +196,44 @@ pub enum ObjectFormat {
     Pfx,
 }
 
+/// `objectPart` (ours): which part of a certificate bundle a certificate-backed secret writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectPart {
+    /// Everything, exactly as without `objectPart`.
+    All,
+    /// The private key blocks only, as PKCS#8 `PRIVATE KEY`.
+    Key,
+    /// The leaf certificate only.
+    Leaf,
+    /// Every certificate, in output order (leaf → intermediates → root with
+    /// `--construct-pem-chain`).
+    Chain,
+    /// Every certificate except the leaf, in the same order.
+    Ca,
+}
+
+impl ObjectPart {
+    /// Every spelling, for messages.
+    pub const EXPECTED: &'static str = "all, key, leaf, chain, ca";
+
+    /// The spelling in `objectPart`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectPart::All => "all",
+            ObjectPart::Key => "key",
+            ObjectPart::Leaf => "leaf",
+            ObjectPart::Chain => "chain",
+            ObjectPart::Ca => "ca",
+        }
+    }
+}
+
+impl fmt::Display for ObjectPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `objectEncoding`: how a secret value is decoded before it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectEncoding {
@@ -179,6 +257,11 @@ pub struct ObjectSpec {
     /// Number of versions to write; 1 = a single file at `alias`, more = `alias/0..N`.
     pub history: u32,
     pub format: ObjectFormat,
+    /// `objectFormat` was written in the object, not defaulted: with it, a secret without `kid`
+    /// but with a certificate content type (App Service certificates) is read as a bundle.
+    pub format_explicit: bool,
+    /// Our extension: the part of a certificate bundle to write; `None` = not set (all).
+    pub part: Option<ObjectPart>,
     pub encoding: ObjectEncoding,
     /// File mode bits (`filePermission`, else the request's `permission`).
     pub mode: u32,
@@ -186,12 +269,26 @@ pub struct ObjectSpec {
     pub optional: bool,
     /// Our extension: RFC 6901 pointer into a JSON secret value.
     pub json_pointer: Option<String>,
+    /// Our extension: the object's own `keyvaultName`; `None` = the class's.
+    pub vault: Option<String>,
 }
 
 impl ObjectSpec {
     /// `objects[2] (objectName "db-pass")`: how messages name this object.
     pub fn label(&self) -> String {
         object_label(self.index, Some(&self.name))
+    }
+
+    /// The vault this object is read from: its own `keyvaultName`, else the class's.
+    pub fn vault_name<'a>(&'a self, class_vault: &'a str) -> &'a str {
+        self.vault.as_deref().unwrap_or(class_vault)
+    }
+
+    /// Whether the object asks for certificate treatment by itself (`objectFormat` written,
+    /// or `objectPart`): App Service certificates are secrets without `kid`, read as a
+    /// bundle only then.
+    pub fn asks_for_bundle(&self) -> bool {
+        self.format_explicit || self.part.is_some()
     }
 
     /// True when several versions are written as `alias/0`, `alias/1`, ...
@@ -211,10 +308,17 @@ impl ObjectSpec {
     }
 
     /// The ObjectVersion id: `<type>/<name>`, or `<type>/<name>/<i>` for history entry `i`.
+    /// An object with its own `keyvaultName` is `<type>/<name>@<vault>` (and `.../<i>`), so
+    /// same-named objects of two vaults keep distinct ids (the driver collapses duplicates).
     pub fn version_id(&self, history_index: Option<usize>) -> String {
+        let vault = self
+            .vault
+            .as_deref()
+            .map(|v| format!("@{v}"))
+            .unwrap_or_default();
         match history_index {
-            Some(i) => format!("{}/{}/{i}", self.object_type, self.name),
-            None => format!("{}/{}", self.object_type, self.name),
+            Some(i) => format!("{}/{}{vault}/{i}", self.object_type, self.name),
+            None => format!("{}/{}{vault}", self.object_type, self.name),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The `csi.storage.k8s.io/serviceAccount.tokens` map kubelet passes when the CSIDriver object
 //! lists `tokenRequests`: `{"<audience>":{"token":"<jwt>","expirationTimestamp":"<RFC 3339>"}}`.
+//! Workload identity reads the token for [`AZURE_AUDIENCE`], identity binding the one for
+//! [`IDENTITY_BINDING_AUDIENCE`]; each mode's missing token has its own message.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,9 @@ pub const TOKENS_KEY: &str = "csi.storage.k8s.io/serviceAccount.tokens";
 
 /// The audience Entra ID expects for workload identity federation.
 pub const AZURE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// The audience AKS's token proxy expects for identity binding (`useAzureTokenProxy`).
+pub const IDENTITY_BINDING_AUDIENCE: &str = "api://AKSIdentityBinding";
 
 #[derive(Deserialize)]
 struct TokenEntry {
@@ -34,37 +39,56 @@ pub enum TokenError {
          and restart the pod"
     )]
     Missing,
+    /// Identity binding, and kubelet passed no token map at all.
+    #[error(
+        "useAzureTokenProxy selects identity binding, but kubelet passed no service-account tokens \
+         at all: the secrets-store.csi.k8s.io CSIDriver object has no tokenRequests. Add \
+         `tokenRequests: [{{audience: {IDENTITY_BINDING_AUDIENCE}}}]` (Helm: \
+         secrets-store-csi-driver.tokenRequests) and restart the pod"
+    )]
+    BindingNoTokens,
+    /// Identity binding, and the map has no entry for its audience.
+    #[error(
+        "useAzureTokenProxy selects identity binding, but kubelet passed no service-account token \
+         for audience {IDENTITY_BINDING_AUDIENCE} (only for {present}): add \
+         `{{audience: {IDENTITY_BINDING_AUDIENCE}}}` to the tokenRequests of the \
+         secrets-store.csi.k8s.io CSIDriver object (Helm: secrets-store-csi-driver.tokenRequests) \
+         and restart the pod"
+    )]
+    BindingAudienceMissing {
+        /// The audiences kubelet did pass (names, never tokens).
+        present: String,
+    },
     /// The map is not the JSON kubelet writes.
     #[error("the {TOKENS_KEY} attribute is not kubelet's token map ({0})")]
     Malformed(JsonProblem),
     /// The entry exists but its token is blank.
-    #[error("the service-account token for audience {AZURE_AUDIENCE} is empty")]
-    Empty,
+    #[error("the service-account token for audience {0} is empty")]
+    Empty(&'static str),
 }
 
-/// Finds the token for [`AZURE_AUDIENCE`], looking in `secrets` first (Kubernetes ≥ 1.35 may
-/// pass the map there) and then in `attributes`.
-pub fn azure_token(
-    attributes: &Attributes,
-    secrets: &Secrets,
-) -> Result<ServiceAccountToken, TokenError> {
+/// The raw token map: from `secrets` first (Kubernetes ≥ 1.35 may pass it there), then from
+/// `attributes`. `None` when neither has one.
+fn raw_map<'a>(attributes: &'a Attributes, secrets: &'a Secrets) -> Option<&'a str> {
     use secrecy::ExposeSecret;
-    let from_secrets = secrets
+    secrets
         .get(TOKENS_KEY)
         .map(|s| s.expose_secret())
-        .filter(|s| !s.trim().is_empty());
-    let raw = from_secrets
+        .filter(|s| !s.trim().is_empty())
         .or_else(|| attributes.get(TOKENS_KEY))
-        .ok_or(TokenError::Missing)?;
-    let map: BTreeMap<String, TokenEntry> = serde_json::from_str(raw)
-        .map_err(|e| TokenError::Malformed(JsonProblem::from_json_error(&e)))?;
-    let entry = map
-        .into_iter()
-        .find(|(aud, _)| aud == AZURE_AUDIENCE)
-        .map(|(_, entry)| entry)
-        .ok_or(TokenError::Missing)?;
+}
+
+fn parse_map(raw: &str) -> Result<BTreeMap<String, TokenEntry>, TokenError> {
+    serde_json::from_str(raw).map_err(|e| TokenError::Malformed(JsonProblem::from_json_error(&e)))
+}
+
+fn into_token(
+    entry: TokenEntry,
+    audience: &'static str,
+) -> Result<ServiceAccountToken, TokenError> {
+    use secrecy::ExposeSecret;
     if entry.token.expose_secret().trim().is_empty() {
-        return Err(TokenError::Empty);
+        return Err(TokenError::Empty(audience));
     }
     let expires_at = entry
         .expiration_timestamp
@@ -72,6 +96,41 @@ pub fn azure_token(
         .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok());
     let jwt = SecretString::from(entry.token.expose_secret().trim().to_owned());
     Ok(ServiceAccountToken { jwt, expires_at })
+}
+
+/// Finds the token for [`AZURE_AUDIENCE`] (workload identity).
+pub fn azure_token(
+    attributes: &Attributes,
+    secrets: &Secrets,
+) -> Result<ServiceAccountToken, TokenError> {
+    let raw = raw_map(attributes, secrets).ok_or(TokenError::Missing)?;
+    let entry = parse_map(raw)?
+        .remove(AZURE_AUDIENCE)
+        .ok_or(TokenError::Missing)?;
+    into_token(entry, AZURE_AUDIENCE)
+}
+
+/// Finds the token for [`IDENTITY_BINDING_AUDIENCE`] (identity binding). A missing map and a
+/// map without that audience are told apart: both are fixed in the CSIDriver's tokenRequests,
+/// but the second names the audiences kubelet does request.
+pub fn identity_binding_token(
+    attributes: &Attributes,
+    secrets: &Secrets,
+) -> Result<ServiceAccountToken, TokenError> {
+    let raw = raw_map(attributes, secrets).ok_or(TokenError::BindingNoTokens)?;
+    let mut map = parse_map(raw)?;
+    match map.remove(IDENTITY_BINDING_AUDIENCE) {
+        Some(entry) => into_token(entry, IDENTITY_BINDING_AUDIENCE),
+        None if map.is_empty() => Err(TokenError::BindingNoTokens),
+        None => Err(TokenError::BindingAudienceMissing {
+            present: map
+                .keys()
+                .take(5)
+                .map(|aud| crate::spc::params::shorten(aud))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -134,7 +193,7 @@ mod tests {
                 &map(r#"{"api://AzureADTokenExchange":{"token":" "}}"#),
                 &Secrets::default()
             ),
-            Err(TokenError::Empty)
+            Err(TokenError::Empty(AZURE_AUDIENCE))
         ));
         let e = azure_token(
             &map(r#"{"api://AzureADTokenExchange":"eyJleaky"}"#),
@@ -144,5 +203,68 @@ mod tests {
         assert!(matches!(e, TokenError::Malformed(_)));
         assert!(!e.to_string().contains("eyJleaky"));
         assert!(TokenError::Missing.to_string().contains("tokenRequests"));
+    }
+
+    #[test]
+    fn identity_binding_audience() {
+        let both = map(
+            r#"{"api://AKSIdentityBinding":{"token":"ib-jwt","expirationTimestamp":"2099-01-01T00:00:00Z"},
+                "api://AzureADTokenExchange":{"token":"wi-jwt"}}"#,
+        );
+        let t = identity_binding_token(&both, &Secrets::default()).unwrap();
+        assert_eq!(t.jwt.expose_secret(), "ib-jwt");
+        assert!(t.expires_at.is_some());
+        assert_eq!(
+            azure_token(&both, &Secrets::default())
+                .unwrap()
+                .jwt
+                .expose_secret(),
+            "wi-jwt"
+        );
+        // Secrets first, as for workload identity.
+        let secrets = Secrets::from_pairs([(
+            TOKENS_KEY,
+            r#"{"api://AKSIdentityBinding":{"token":"from-secrets"}}"#,
+        )]);
+        assert_eq!(
+            identity_binding_token(&both, &secrets)
+                .unwrap()
+                .jwt
+                .expose_secret(),
+            "from-secrets"
+        );
+    }
+
+    #[test]
+    fn identity_binding_problems_name_the_fix() {
+        let none = identity_binding_token(&Attributes::default(), &Secrets::default()).unwrap_err();
+        assert!(matches!(none, TokenError::BindingNoTokens));
+        assert!(none.to_string().contains("no tokenRequests"), "{none}");
+        let empty_map = identity_binding_token(&map("{}"), &Secrets::default()).unwrap_err();
+        assert!(matches!(empty_map, TokenError::BindingNoTokens));
+        let wi_only = identity_binding_token(
+            &map(r#"{"api://AzureADTokenExchange":{"token":"eyJsecret-wi"}}"#),
+            &Secrets::default(),
+        )
+        .unwrap_err();
+        let text = wi_only.to_string();
+        assert!(
+            text.contains("only for api://AzureADTokenExchange")
+                && text.contains("api://AKSIdentityBinding")
+                && text.contains("tokenRequests"),
+            "{text}"
+        );
+        assert!(!text.contains("eyJsecret"), "{text}");
+        assert!(matches!(
+            identity_binding_token(
+                &map(r#"{"api://AKSIdentityBinding":{"token":""}}"#),
+                &Secrets::default()
+            ),
+            Err(TokenError::Empty(IDENTITY_BINDING_AUDIENCE))
+        ));
+        assert!(matches!(
+            identity_binding_token(&map("invalid"), &Secrets::default()),
+            Err(TokenError::Malformed(_))
+        ));
     }
 }

@@ -18,6 +18,7 @@ const FAKE_SUFFIXES: &[&str] = &[
     ".vault.azure.cn",
     ".vault.microsoftazure.de",
     ".vault.stack.test",
+    ".vault.local.azurestack.external",
 ];
 const FAKE_HOSTS: &[&str] = &[
     "login.microsoftonline.com",
@@ -25,6 +26,7 @@ const FAKE_HOSTS: &[&str] = &[
     "login.chinacloudapi.cn",
     "login.microsoftonline.de",
     "login.stack.test",
+    "adfs.local.azurestack.external",
 ];
 
 #[derive(Debug)]

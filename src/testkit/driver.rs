@@ -168,6 +168,23 @@ impl KubeletAttributes {
         )
     }
 
+    /// Adds the token map with one token per `(audience, jwt)`, all expiring at `expires`.
+    pub fn tokens(self, entries: &[(&str, &str)], expires: &str) -> Self {
+        let tokens: serde_json::Map<String, serde_json::Value> = entries
+            .iter()
+            .map(|(aud, jwt)| {
+                (
+                    (*aud).to_owned(),
+                    serde_json::json!({"token": jwt, "expirationTimestamp": expires}),
+                )
+            })
+            .collect();
+        self.param(
+            "csi.storage.k8s.io/serviceAccount.tokens",
+            &serde_json::Value::Object(tokens).to_string(),
+        )
+    }
+
     /// The finished map.
     pub fn build(self) -> BTreeMap<String, String> {
         self.map
@@ -215,6 +232,10 @@ impl TestServer {
         }
         if config.prometheus_port == defaults.prometheus_port {
             config.prometheus_port = 0;
+        }
+        // A test host may itself be a pod: never dial its API server unless told to.
+        if config.token_proxy_ca_file == defaults.token_proxy_ca_file {
+            config.token_proxy_ca_file = dir.path.join("no-cluster-ca.crt");
         }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -28,5 +28,8 @@ pub mod world;
 
 pub use client::fake_http_client;
 pub use driver::{DriverClient, KUBELET_TIMEOUT, KubeletAttributes, TestServer, free_port};
-pub use fake::{Counts, EntraCall, FakeAzure, Fault, Stored, TENANT, Target, VaultHandle};
+pub use fake::{
+    ClusterOptions, Counts, EntraCall, FakeAzure, FakeTokenProxy, Fault, ProxyCall, Recorded,
+    Stored, TENANT, Target, VaultCounts, VaultHandle,
+};
 pub use world::{World, objects_yaml};

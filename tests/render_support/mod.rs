@@ -179,10 +179,13 @@ pub fn spec(object_type: ObjectType, name: &str) -> ObjectSpec {
         version: None,
         history: 1,
         format: ObjectFormat::Pem,
+        format_explicit: false,
+        part: None,
         encoding: ObjectEncoding::Utf8,
         mode: 0o644,
         optional: false,
         json_pointer: None,
+        vault: None,
     }
 }
 
@@ -222,4 +225,43 @@ pub fn openssl() -> Option<&'static str> {
         eprintln!("note: openssl CLI not found; skipping the openssl cross-check");
     }
     ok.then_some("openssl")
+}
+
+/// A PFX written by our own writer in `profile`, with every iteration count set to 1 (the
+/// shape and the password form are what matter here, not the work factor), key first.
+pub fn pfx_in(
+    profile: akv_csi_provider::render::pkcs12::Profile,
+    key: Option<&[u8]>,
+    certs: &[Vec<u8>],
+) -> Vec<u8> {
+    use akv_csi_provider::render::pkcs12::{self, CertEntry, Encryption, KeyEntry};
+    let fast = |e: Encryption| match e {
+        Encryption::None => Encryption::None,
+        Encryption::Rc2_40 { .. } => Encryption::Rc2_40 { iterations: 1 },
+        Encryption::TripleDes { .. } => Encryption::TripleDes { iterations: 1 },
+        Encryption::Aes256Cbc { .. } => Encryption::Aes256Cbc { iterations: 1 },
+    };
+    let mut profile = profile;
+    profile.keys = fast(profile.keys);
+    profile.certs = fast(profile.certs);
+    if let Some(mac) = &mut profile.mac {
+        mac.iterations = 1;
+    }
+    let keys: Vec<KeyEntry<'_>> = key
+        .into_iter()
+        .map(|pkcs8| KeyEntry {
+            pkcs8,
+            attributes: Default::default(),
+        })
+        .collect();
+    let certs: Vec<CertEntry<'_>> = certs
+        .iter()
+        .map(|der| CertEntry {
+            der,
+            attributes: Default::default(),
+        })
+        .collect();
+    pkcs12::write(&keys, &certs, &profile, &mut |b| fastrand::fill(b))
+        .unwrap()
+        .to_vec()
 }

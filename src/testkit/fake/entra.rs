@@ -1,46 +1,63 @@
-//! Fake token endpoints: Entra's `/{tenant}/oauth2/v2.0/token`, IMDS and NMI.
+//! Fake token endpoints: Entra's `/{tenant}/oauth2/v2.0/token`, AD FS's `/adfs/oauth2/token`,
+//! IMDS and NMI. Every answer is a recorded real one ([`Recorded`]) with the test's identifiers
+//! (client, tenant, issuer, subject, token) in place of the recorded ones.
 
 use std::sync::atomic::Ordering;
 
 use hyper::StatusCode;
-use serde_json::json;
 
-use super::server::{Incoming2, Reply, fault, json};
+use super::recorded::Recorded;
+use super::server::{Incoming2, Reply, fault, raw};
 use super::{EntraCall, State, Target};
 use crate::auth::jwt;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn entra_error(status: StatusCode, error: &str, code: u32, description: String) -> Reply {
-    Ok(json(
-        status,
-        &json!({
-            "error": error,
-            "error_description": format!("AADSTS{code}: {description} Trace ID: 00000000-0000-0000-0000-000000000000 Correlation ID: 00000000-0000-0000-0000-000000000000 Timestamp: 2026-11-22 12:00:00Z"),
-            "error_codes": [code],
-            "timestamp": "2026-11-22 12:00:00Z",
-            "trace_id": "00000000-0000-0000-0000-000000000000",
-            "correlation_id": "00000000-0000-0000-0000-000000000000",
-        }),
+/// What the provider sent is not a request Entra would even look at (a bug in the provider).
+/// Not an Entra shape on purpose: the test must fail loudly, not pass on an imitation.
+fn provider_bug(what: &str) -> Reply {
+    Ok(raw(
+        StatusCode::BAD_REQUEST,
+        "text/plain",
+        bytes::Bytes::from(format!("fake Entra: the provider sent {what}")),
     ))
 }
 
-/// `POST {authority}{tenant}/oauth2/v2.0/token` (client credentials with an assertion or a secret).
+/// The recorded success, carrying `token` for `lifetime` seconds.
+fn entra_success(token: &str, lifetime: u64) -> Reply {
+    Ok(Recorded::get("entra/token-v2-success")
+        .replace(
+            r#""access_token":"access_token""#,
+            &format!(r#""access_token":"{token}""#),
+        )
+        .replace(
+            r#""expires_in":86399,"ext_expires_in":86399"#,
+            &format!(r#""expires_in":{lifetime},"ext_expires_in":{lifetime}"#),
+        )
+        .reply())
+}
+
+/// `POST {authority}{tenant}/oauth2/v2.0/token` (client credentials with an assertion or a
+/// secret), and AD FS's `POST /adfs/oauth2/token` (a secret, with `resource`).
 pub(crate) fn token(state: &State, req: &Incoming2) -> Reply {
     state.counters.entra.fetch_add(1, Ordering::Relaxed);
     if let Some(reply) = fault(state, Target::Entra) {
         return reply;
     }
-    let tenant = req
-        .path
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    if req.method != hyper::Method::POST || !req.path.ends_with("/oauth2/v2.0/token") {
-        return Ok(json(StatusCode::NOT_FOUND, &json!({"error": "not_found"})));
+    let adfs = req.path.trim_end_matches('/') == "/adfs/oauth2/token";
+    if req.method != hyper::Method::POST || !(adfs || req.path.ends_with("/oauth2/v2.0/token")) {
+        return provider_bug(&format!("{} {}", req.method, req.path));
     }
+    let tenant = if adfs {
+        "adfs".to_owned()
+    } else {
+        req.path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
         .into_owned()
         .collect();
@@ -50,22 +67,14 @@ pub(crate) fn token(state: &State, req: &Incoming2) -> Reply {
             .map(|(_, v)| v.as_str())
     };
     let client_id = field("client_id").unwrap_or_default().to_owned();
-    let scope = field("scope").unwrap_or_default().to_owned();
+    // AD FS takes the OAuth 1 `resource`; Entra v2 a `scope` ending in `/.default`.
+    let scope = match (adfs, field("scope"), field("resource")) {
+        (false, Some(scope), None) if scope.ends_with("/.default") => scope.to_owned(),
+        (true, None, Some(resource)) => format!("{}/.default", resource.trim_end_matches('/')),
+        _ => return provider_bug("a token request without a valid scope or resource"),
+    };
     if field("grant_type") != Some("client_credentials") {
-        return entra_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
-            "The app requested an unsupported grant type.".into(),
-        );
-    }
-    if !scope.ends_with("/.default") {
-        return entra_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            70011,
-            format!("The provided value for scope {scope} is not valid."),
-        );
+        return provider_bug("a grant_type other than client_credentials");
     }
     let grant = if field("client_assertion").is_some() {
         "assertion"
@@ -80,58 +89,46 @@ pub(crate) fn token(state: &State, req: &Incoming2) -> Reply {
             scope: scope.clone(),
             grant,
             host: req.host.clone(),
+            assertion_sha256: field("client_assertion").map(|a| {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(a.as_bytes()))
+            }),
         });
     }
     if tenant != super::TENANT && tenant != "adfs" {
-        return entra_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            90002,
-            format!("Tenant '{tenant}' not found."),
-        );
+        return Ok(Recorded::get("entra/aadsts90002-tenant-not-found-400")
+            .replace(
+                "00000000-0000-0000-0000-000000000000' not found",
+                &format!("{tenant}' not found"),
+            )
+            .reply());
     }
     let dir = state.directory.lock().unwrap_or_else(|e| e.into_inner());
     let known = dir.federated.contains_key(&client_id) || dir.secrets.contains_key(&client_id);
     if !known {
-        return entra_error(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            format!(
-                "Application with identifier '{client_id}' was not found in the directory '{tenant}'."
-            ),
-        );
+        return Ok(Recorded::get("entra/aadsts700016-unknown-client-400")
+            .replace(
+                "identifier '00000000-0000-0000-0000-000000000000'",
+                &format!("identifier '{client_id}'"),
+            )
+            .replace("directory 'Test Test'", &format!("directory '{tenant}'"))
+            .reply());
     }
     match grant {
         "assertion" => {
             if field("client_assertion_type") != Some(ASSERTION_TYPE) {
-                return entra_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    50027,
-                    "Invalid client_assertion_type.".into(),
-                );
+                return provider_bug("a client assertion of another type");
             }
             let assertion = field("client_assertion").unwrap_or_default();
-            let Some(claims) = jwt::claims(assertion) else {
-                return entra_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_client",
-                    50027,
-                    "JWT token is invalid or malformed.".into(),
-                );
-            };
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or_default();
+            let Some(claims) = jwt::claims(assertion) else {
+                return Ok(Recorded::get("entra/aadsts50027-malformed-jwt-400").reply());
+            };
             if claims.exp.is_some_and(|exp| exp < now) {
-                return entra_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_client",
-                    700024,
-                    "Client assertion is not within its valid time range.".into(),
-                );
+                return Ok(Recorded::get("entra/aadsts700024-assertion-expired-401").reply());
             }
             let iss = claims.iss.unwrap_or_default();
             let sub = claims.sub.unwrap_or_default();
@@ -140,37 +137,40 @@ pub(crate) fn token(state: &State, req: &Incoming2) -> Reply {
                 .get(&client_id)
                 .is_some_and(|creds| creds.iter().any(|(i, s)| *i == iss && *s == sub));
             if !ok {
-                return entra_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    70021,
-                    format!(
-                        "No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: 'api://AzureADTokenExchange'."
-                    ),
-                );
+                return Ok(Recorded::get("entra/aadsts70021-no-federated-credential-401")
+                    .replace(
+                        "https://eastus.oic.prod-aks.azure.com/c90ea95b-aead-4931-b72e-f3e703fc342b/85ee619b-d637-4610-bacd-d4c64ff20348/",
+                        &iss,
+                    )
+                    .replace("system:serviceaccount:external-secrets:external-secrets", &sub)
+                    .reply());
             }
         }
         _ => {
             let given = field("client_secret").unwrap_or_default();
             if dir.secrets.get(&client_id).is_none_or(|s| s != given) {
-                return entra_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000215,
-                    format!(
-                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                    ),
-                );
+                let recorded = if adfs {
+                    "azurestack/adfs-invalid-client-400"
+                } else {
+                    "entra/aadsts7000215-invalid-secret-401"
+                };
+                return Ok(Recorded::get(recorded).reply());
             }
         }
     }
     drop(dir);
     let lifetime = state.lifetime();
     let access_token = state.issue(&client_id, &scope);
-    Ok(json(
-        StatusCode::OK,
-        &json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access_token}),
-    ))
+    if adfs {
+        return Ok(Recorded::get("azurestack/adfs-token-success.composed")
+            .replace("<access-token>", &access_token)
+            .replace(
+                r#""expires_in":"3599""#,
+                &format!(r#""expires_in":"{lifetime}""#),
+            )
+            .reply());
+    }
+    entra_success(&access_token, lifetime)
 }
 
 fn now_secs() -> u64 {
@@ -180,18 +180,15 @@ fn now_secs() -> u64 {
         .unwrap_or_default()
 }
 
-/// IMDS: `GET /metadata/identity/oauth2/token?resource=…[&client_id=…]` with `Metadata: true`;
-/// numbers are JSON strings, as the real IMDS writes them.
+/// IMDS: `GET /metadata/identity/oauth2/token?api-version=…&resource=…[&client_id=…]` with
+/// `Metadata: true`; the recorded documentation sample (numbers as JSON strings).
 pub(crate) fn imds(state: &State, req: &Incoming2) -> Reply {
     state.counters.imds.fetch_add(1, Ordering::Relaxed);
     if let Some(reply) = fault(state, Target::Imds) {
         return reply;
     }
     if req.header("metadata") != Some("true") {
-        return Ok(json(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}),
-        ));
+        return Ok(Recorded::get("imds/missing-metadata-header-400").reply());
     }
     let pairs = req.query_pairs();
     let get = |k: &str| {
@@ -204,10 +201,7 @@ pub(crate) fn imds(state: &State, req: &Incoming2) -> Reply {
     let client_id = get("client_id");
     let dir = state.directory.lock().unwrap_or_else(|e| e.into_inner());
     if !dir.vm_identities.contains(&client_id) {
-        return Ok(json(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": "invalid_request", "error_description": "Identity not found"}),
-        ));
+        return Ok(Recorded::get("imds/identity-not-found-400").reply());
     }
     drop(dir);
     let principal = match &client_id {
@@ -216,22 +210,21 @@ pub(crate) fn imds(state: &State, req: &Incoming2) -> Reply {
     };
     let lifetime = state.lifetime();
     let token = state.issue(&principal, &format!("{resource}/.default"));
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "access_token": token,
-            "client_id": principal,
-            "expires_in": lifetime.to_string(),
-            "expires_on": (now_secs() + lifetime).to_string(),
-            "ext_expires_in": lifetime.to_string(),
-            "not_before": now_secs().to_string(),
-            "resource": resource,
-            "token_type": "Bearer",
-        }),
-    ))
+    let now = now_secs();
+    Ok(Recorded::get("imds/token-success")
+        .replace("eyJ0eXAi...", &token)
+        .replace(
+            r#""expires_in": "3599""#,
+            &format!(r#""expires_in": "{lifetime}""#),
+        )
+        .replace("1506484173", &(now + lifetime).to_string())
+        .replace("1506480273", &now.to_string())
+        .replace("https://management.azure.com/", &resource)
+        .reply())
 }
 
-/// NMI: `GET /host/token/?resource=…` with `podns` / `podname`; numbers are JSON numbers.
+/// NMI: `GET /host/token/?resource=…` with `podns` / `podname`; the `msiResponse` shape of
+/// aad-pod-identity (every number a JSON string), its `http.Error` texts for refusals.
 pub(crate) fn nmi(state: &State, req: &Incoming2) -> Reply {
     state.counters.nmi.fetch_add(1, Ordering::Relaxed);
     if let Some(reply) = fault(state, Target::Nmi) {
@@ -253,26 +246,20 @@ pub(crate) fn nmi(state: &State, req: &Incoming2) -> Reply {
         .get(&(ns.clone(), pod.clone()))
         .cloned();
     let Some(client) = client else {
-        return Ok(json(
-            StatusCode::FORBIDDEN,
-            &json!({"error": format!("no AzureIdentity found for pod {ns}/{pod}")}),
-        ));
+        return Ok(Recorded::get("nmi/no-azure-identity-403").reply());
     };
     let lifetime = state.lifetime();
     let token = state.issue(&client, &format!("{resource}/.default"));
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "token": {
-                "access_token": token,
-                "refresh_token": "",
-                "expires_in": lifetime,
-                "expires_on": now_secs() + lifetime,
-                "not_before": now_secs(),
-                "resource": resource,
-                "token_type": "Bearer",
-            },
-            "clientid": client,
-        }),
-    ))
+    let now = now_secs();
+    Ok(Recorded::get("nmi/token-success.composed")
+        .replace("<access-token>", &token)
+        .replace(
+            r#""expires_in":"86399""#,
+            &format!(r#""expires_in":"{lifetime}""#),
+        )
+        .replace("<expires-on>", &(now + lifetime).to_string())
+        .replace("<not-before>", &now.to_string())
+        .replace("https://vault.azure.net", &resource)
+        .replace("<client-id>", &client)
+        .reply())
 }

@@ -1,11 +1,16 @@
 //! Fake Microsoft Entra ID, Key Vault, IMDS and NMI. One HTTPS server (test CA, HTTP/2 and 1.1)
 //! answers for every login and vault host name, routed by host; one plain HTTP server stands in
-//! for IMDS (169.254.169.254) and NMI (localhost:2579). They answer with the real REST shapes,
-//! check what they receive, count calls, and misbehave on command.
+//! for IMDS (169.254.169.254) and NMI (localhost:2579). They answer with recorded real answers
+//! ([`Recorded`], the corpus in `tests/fixtures/recorded/`), check what they receive, count
+//! calls, and misbehave on command.
 
 mod entra;
+mod proxy;
+pub mod recorded;
 mod server;
 mod vault;
+
+pub use recorded::Recorded;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -13,7 +18,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use vault::{Stored, VaultHandle};
+pub use proxy::{ClusterOptions, FakeTokenProxy, ProxyCall};
+pub use vault::{Stored, VaultCounts, VaultHandle};
 
 /// The tenant every fake vault and identity lives in unless told otherwise.
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -29,15 +35,21 @@ pub enum Target {
     Imds,
     /// The NMI token endpoint.
     Nmi,
+    /// The AKS token proxy (identity binding).
+    TokenProxy,
 }
 
-/// One misbehaviour, consumed by the next request to its target.
+/// One misbehaviour, consumed by the next request to its target. Answers a service really
+/// gives are recorded ones; the hand-made faults are those no service sends in a fixed shape
+/// (resets, stalls, truncation, oversized or garbled bodies, a proxy's HTML).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer with this HTTP status and a JSON error body (e.g. 500, 503).
+    /// The target's recorded error for this HTTP status (e.g. 500, 503; see `status_answer`).
     Status(u16),
-    /// 429 with `Retry-After: secs`.
+    /// The target's recorded 429, with `Retry-After: secs`.
     Throttle { retry_after_secs: u64 },
+    /// This recorded answer.
+    Replay(Recorded),
     /// Abort the request without an answer (the connection or stream is reset).
     Reset,
     /// 200 with a body that is not JSON.
@@ -69,6 +81,8 @@ pub struct Counts {
     pub imds: usize,
     /// NMI token requests.
     pub nmi: usize,
+    /// Token requests the AKS token proxy received (under its server name).
+    pub token_proxy: usize,
 }
 
 /// One token request Entra received.
@@ -81,6 +95,9 @@ pub struct EntraCall {
     pub grant: &'static str,
     /// The host the request was sent to (which cloud).
     pub host: String,
+    /// SHA-256 (hex) of the client assertion, when there was one: which service-account token
+    /// was exchanged, without keeping it.
+    pub assertion_sha256: Option<String>,
 }
 
 #[derive(Default)]
@@ -92,6 +109,7 @@ struct Counters {
     lists: AtomicUsize,
     imds: AtomicUsize,
     nmi: AtomicUsize,
+    token_proxy: AtomicUsize,
     throttled: AtomicUsize,
 }
 
@@ -137,7 +155,7 @@ impl State {
         serde_json::json!({
             "entra": load(&c.entra), "vault": load(&c.vault), "challenges": load(&c.challenges),
             "gets": load(&c.gets), "lists": load(&c.lists), "imds": load(&c.imds), "nmi": load(&c.nmi),
-            "throttled": load(&c.throttled),
+            "token_proxy": load(&c.token_proxy), "throttled": load(&c.throttled),
             "max_vault_requests_per_second": max_in_window(&times, Duration::from_secs(1)),
         })
     }
@@ -322,6 +340,7 @@ impl FakeAzure {
             lists: load(&c.lists),
             imds: load(&c.imds),
             nmi: load(&c.nmi),
+            token_proxy: load(&c.token_proxy),
         }
     }
 

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
+use super::recorded::Recorded;
 use super::{Fault, State, Target, entra, vault};
 
 pub(crate) type Body = BoxBody<Bytes, Infallible>;
@@ -139,36 +140,61 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     if request.path.starts_with("/host/token") {
         return entra::nmi(&state, &request);
     }
-    if request.host.starts_with("login.") {
+    if request.host.starts_with("login.") || request.host.starts_with("adfs.") {
         return entra::token(&state, &request);
     }
     if request.host.contains(".vault.") {
         return vault::handle(&state, &request);
     }
-    Ok(json(
+    Ok(raw(
         StatusCode::NOT_FOUND,
-        &serde_json::json!({"error": "no such fake host"}),
+        "text/plain",
+        Bytes::from_static(b"no such fake host"),
     ))
+}
+
+/// The recorded answer a `Status(code)` fault serves for `target`: that service's own recorded
+/// error for the status where the corpus has one, else its recorded transient error (or an
+/// empty body, as IMDS and Key Vault 5xx captures are status-only) under `code`.
+fn status_answer(target: Target, code: u16) -> Recorded {
+    let name = match (target, code) {
+        // The AKS token proxy passes Entra's answers through.
+        (Target::Entra | Target::TokenProxy, _) => "entra/temporarily-unavailable-503",
+        (Target::Vault, 500) => "keyvault/internal-error-500",
+        (Target::Vault, _) => "keyvault/unavailable-503",
+        (Target::Imds, 404) => "imds/updating-404",
+        (Target::Imds, 410) => "imds/updating-410",
+        (Target::Imds, 429) => "imds/throttled-429",
+        (Target::Imds, _) => "imds/unknown-500",
+        // NMI answers 503 when its own health check failed; no capture of the text was found.
+        (Target::Nmi, _) => "keyvault/unavailable-503",
+    };
+    Recorded::get(name).with_status(code)
+}
+
+/// The recorded 429 of `target`, with the test's `Retry-After`.
+fn throttle_answer(target: Target, retry_after_secs: u64) -> Recorded {
+    let name = match target {
+        Target::Entra | Target::TokenProxy => "entra/throttled-429",
+        Target::Vault => "keyvault/throttled-429",
+        Target::Imds | Target::Nmi => "imds/throttled-429",
+    };
+    Recorded::get(name).with_header("Retry-After", &retry_after_secs.to_string())
 }
 
 /// Applies the next queued fault for `target`, if any.
 pub(crate) fn fault(state: &State, target: Target) -> Option<Reply> {
-    let fault = state.take_fault(target)?;
-    Some(match fault {
-        Fault::Status(code) => Ok(json(
-            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            &serde_json::json!({"error": {"code": "InternalServerError", "message": "fault injected"}}),
-        )),
+    Some(render_fault(target, state.take_fault(target)?))
+}
+
+/// The answer a fault stands for, as `target` would give it.
+pub(crate) fn render_fault(target: Target, fault: Fault) -> Reply {
+    match fault {
+        Fault::Status(code) => Ok(status_answer(target, code).reply()),
         Fault::Throttle { retry_after_secs } => {
-            let mut response = json(
-                StatusCode::TOO_MANY_REQUESTS,
-                &serde_json::json!({"error": {"code": "Throttled", "message": "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"}}),
-            );
-            if let Ok(v) = retry_after_secs.to_string().parse() {
-                response.headers_mut().insert(hyper::header::RETRY_AFTER, v);
-            }
-            Ok(response)
+            Ok(throttle_answer(target, retry_after_secs).reply())
         }
+        Fault::Replay(recorded) => Ok(recorded.reply()),
         Fault::Reset => Err(Abort),
         Fault::Html => Ok(raw(
             StatusCode::OK,
@@ -203,7 +229,7 @@ pub(crate) fn fault(state: &State, target: Target) -> Option<Reply> {
                 .body(BodyExt::boxed(StreamBody::new(stream)))
                 .unwrap_or_else(|e| panic!("stall response: {e}")))
         }
-    })
+    }
 }
 
 /// A JSON response.

@@ -1,5 +1,7 @@
 //! Fake Key Vault: the 401 challenge, bearer checks against the fake Entra's grants, access
 //! control by principal, objects with versions, disabled versions and paged `versions` listings.
+//! Every answer is a recorded one ([`Recorded`]: REST-spec example bodies for objects, captured
+//! error bodies for refusals) with the test's values filled in.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -7,10 +9,10 @@ use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::server::{Incoming2, Reply, fault, json};
+use super::recorded::Recorded;
+use super::server::{Incoming2, Reply, fault};
 use super::{State, TENANT, Target};
 
 /// One stored version's content.
@@ -49,6 +51,10 @@ struct Version {
 pub(crate) struct Vault {
     /// Principals (client IDs) allowed to read.
     readers: HashSet<String>,
+    /// Calls to this vault alone.
+    counts: VaultCounts,
+    /// When each request to this vault arrived, challenges included.
+    arrivals: Vec<std::time::Instant>,
     /// (collection, name) → versions, oldest first.
     objects: BTreeMap<(&'static str, String), Vec<Version>>,
     page_size: usize,
@@ -58,10 +64,21 @@ impl Vault {
     pub(crate) fn new() -> Self {
         Vault {
             readers: HashSet::new(),
+            counts: VaultCounts::default(),
+            arrivals: Vec::new(),
             objects: BTreeMap::new(),
             page_size: 25,
         }
     }
+}
+
+/// Calls one vault received (the totals across vaults are in `Counts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VaultCounts {
+    /// Unauthenticated requests answered with the 401 challenge.
+    pub challenges: usize,
+    /// Authorized object GETs.
+    pub gets: usize,
 }
 
 /// Fills one fake vault.
@@ -122,6 +139,23 @@ impl VaultHandle {
         id
     }
 
+    /// Adds a version with a given id (e.g. one a recorded answer names), created at `created`
+    /// (Unix seconds).
+    pub fn add_with_id(&self, name: &str, id: &str, created: i64, stored: Stored) {
+        let collection = stored.collection();
+        self.with(|v| {
+            let versions = v.objects.entry((collection, name.to_owned())).or_default();
+            versions.push(Version {
+                id: id.to_owned(),
+                created,
+                enabled: true,
+                stored,
+            });
+            // Versions are kept oldest first.
+            versions.sort_by_key(|x| x.created);
+        });
+    }
+
     /// A plain secret version.
     pub fn secret(&self, name: &str, value: &str) -> String {
         self.add(
@@ -135,7 +169,10 @@ impl VaultHandle {
     }
 
     /// A Key Vault certificate: the certificate object (`cer`), its backing secret (the bundle
-    /// with `content_type`, `kid` set) and its key, all with the same version id.
+    /// with `content_type`, `kid` set) and its key, all with the same version id. For
+    /// `application/x-pkcs12`, Key Vault's own bundles are in the shape of
+    /// [`crate::testkit::material::key_vault_pfx`] (the B.2 empty password); the
+    /// `material::*_certificate()` helpers give them that way.
     pub fn certificate(&self, name: &str, bundle: &str, content_type: &str, cer: &[u8]) -> String {
         let version = self.add(name, Stored::Cert { cer: cer.to_vec() });
         let host = self.host();
@@ -159,6 +196,21 @@ impl VaultHandle {
         version
     }
 
+    /// An App Service certificate as Key Vault holds it: a plain secret (no `kid`, no backing
+    /// Key Vault certificate) with the PFX as base64 text and content type
+    /// `application/x-pkcs12` — `az keyvault secret show` prints `"kid": null` for it (Go
+    /// provider issue #1952, whose reporter checked exactly that; #273).
+    pub fn app_service_certificate(&self, name: &str, pfx_base64: &str) -> String {
+        self.add(
+            name,
+            Stored::Secret {
+                value: pfx_base64.to_owned(),
+                content_type: Some("application/x-pkcs12".to_owned()),
+                kid: None,
+            },
+        )
+    }
+
     /// Enables or disables one version.
     pub fn set_enabled(&self, collection: &str, name: &str, version: &str, enabled: bool) {
         self.with(|v| {
@@ -170,6 +222,16 @@ impl VaultHandle {
                 }
             }
         });
+    }
+
+    /// Calls this vault received so far.
+    pub fn counts(&self) -> VaultCounts {
+        self.with(|v| v.counts)
+    }
+
+    /// When each request to this vault arrived (challenges included), oldest first.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.with(|v| v.arrivals.clone())
     }
 
     /// The vault's host name in the public cloud.
@@ -184,16 +246,53 @@ fn attributes(v: &Version) -> Value {
         "created": v.created,
         "updated": v.created,
         "recoveryLevel": "Recoverable+Purgeable",
-        "recoverableDays": 90,
     })
 }
 
-fn kv_error(status: StatusCode, code: &str, message: &str, inner: Option<&str>) -> Reply {
-    let mut error = json!({"code": code, "message": message});
-    if let Some(inner) = inner {
-        error["innererror"] = json!({"code": inner});
+/// The singular noun Key Vault uses in its messages for a collection.
+fn noun(collection: &str) -> &'static str {
+    match collection {
+        "secrets" => "secret",
+        "keys" => "key",
+        _ => "certificate",
     }
-    Ok(json(status, &json!({"error": error})))
+}
+
+/// The recorded 404 (`SecretNotFound`) for `name` (or `name/version`) in `collection`; for keys
+/// and certificates the recorded secret answer with Key Vault's `KeyNotFound` /
+/// `CertificateNotFound` code and noun (derived: no capture of those two was found).
+fn not_found(collection: &str, what: &str) -> Reply {
+    let recorded = Recorded::get("keyvault/secret-not-found-404")
+        .replace("somesecret/0000000000000000000000000000", what);
+    let recorded = match collection {
+        "secrets" => recorded,
+        "keys" => recorded
+            .replace("SecretNotFound", "KeyNotFound")
+            .replace("A secret with", "A key with")
+            .replace("deleted this secret", "deleted this key"),
+        _ => recorded
+            .replace("SecretNotFound", "CertificateNotFound")
+            .replace("A secret with", "A certificate with")
+            .replace("deleted this secret", "deleted this certificate"),
+    };
+    Ok(recorded.reply())
+}
+
+/// The recorded 403 for a disabled secret; for keys and certificates with Key Vault's
+/// `KeyDisabled` / `CertificateDisabled` and noun (derived).
+fn disabled(collection: &str) -> Reply {
+    let recorded = Recorded::get("keyvault/secret-disabled-403");
+    let recorded = match collection {
+        "secrets" => recorded,
+        other => {
+            let noun = noun(other);
+            let code = format!("{}{}Disabled", noun[..1].to_uppercase(), &noun[1..]);
+            recorded
+                .replace("disabled secret", &format!("disabled {noun}"))
+                .replace("SecretDisabled", &code)
+        }
+    };
+    Ok(recorded.reply())
 }
 
 /// Handles one request to `{vault}.{suffix}`.
@@ -214,24 +313,33 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
             if recent > limit {
                 drop(times);
                 state.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                let mut response = json(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &json!({"error": {"code": "Throttled", "message": "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"}}),
-                );
-                response.headers_mut().insert(
-                    hyper::header::RETRY_AFTER,
-                    hyper::header::HeaderValue::from_static("1"),
-                );
-                return Ok(response);
+                return Ok(Recorded::get("keyvault/throttled-429")
+                    .with_header("Retry-After", "1")
+                    .reply());
             }
         }
     }
     let (vault_name, suffix) = req.host.split_once('.').unwrap_or((req.host.as_str(), ""));
     let resource = format!("https://{suffix}");
+    let count = |f: fn(&mut VaultCounts)| {
+        let mut vaults = state.vaults.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(vault) = vaults.get_mut(vault_name) {
+            f(&mut vault.counts);
+        }
+    };
+    if let Some(vault) = state
+        .vaults
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(vault_name)
+    {
+        vault.arrivals.push(std::time::Instant::now());
+    }
     let Some(bearer) = req
         .header("authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
     else {
+        count(|c| c.challenges += 1);
         state.counters.challenges.fetch_add(1, Ordering::Relaxed);
         return Ok(challenge(&resource));
     };
@@ -255,54 +363,33 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
     if let Some(reply) = fault(state, Target::Vault) {
         return reply;
     }
-    let vaults = state.vaults.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(vault) = vaults.get(vault_name) else {
-        // A vault name nobody created: Azure DNS would not resolve it; the test resolver
-        // sends it here anyway, so answer like a vault the caller may not read.
-        return kv_error(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "The vault does not exist.",
-            None,
-        );
-    };
-    if !vault.readers.contains(&grant.principal) {
-        return kv_error(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            &format!(
-                "Caller is not authorized to perform action on resource. Caller: appid={};Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
-                grant.principal
-            ),
-            Some("ForbiddenByRbac"),
-        );
+    let mut vaults = state.vaults.lock().unwrap_or_else(|e| e.into_inner());
+    // A vault name nobody created: Azure DNS would not resolve it; the test resolver sends it
+    // here anyway, so answer like an RBAC vault the caller may not read.
+    let readable = vaults
+        .get(vault_name)
+        .is_some_and(|v| v.readers.contains(&grant.principal));
+    if !readable {
+        return Ok(Recorded::get("keyvault/forbidden-rbac-403")
+            .replace(
+                "appid=00000000-0000-0000-0000-0000000000000;",
+                &format!("appid={};", grant.principal),
+            )
+            .reply());
     }
+    let Some(vault) = vaults.get_mut(vault_name) else {
+        return Ok(Recorded::get("keyvault/forbidden-rbac-403").reply());
+    };
     let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let (collection, name, rest) = match segments.as_slice() {
         [c, n, rest @ ..] if ["secrets", "keys", "certificates"].contains(c) => (*c, *n, rest),
-        _ => return kv_error(StatusCode::NOT_FOUND, "NotFound", "unknown path", None),
-    };
-    let not_found = || {
-        let code = match collection {
-            "secrets" => "SecretNotFound",
-            "keys" => "KeyNotFound",
-            _ => "CertificateNotFound",
-        };
-        kv_error(
-            StatusCode::NOT_FOUND,
-            code,
-            &format!(
-                "A {} with (name/id) {name} was not found in this key vault.",
-                collection.trim_end_matches('s')
-            ),
-            None,
-        )
+        _ => return not_found("secrets", req.path.trim_matches('/')),
     };
     let Some(versions) = vault
         .objects
         .get(&(collection_static(collection), name.to_owned()))
     else {
-        return not_found();
+        return not_found(collection, name);
     };
     let base = format!("https://{}", req.host);
     match rest {
@@ -314,15 +401,22 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
                 .find(|(k, _)| k == "$skiptoken")
                 .and_then(|(_, v)| v.parse().ok())
                 .unwrap_or(0);
+            // The recorded page's shape: items with an id (keys: kid) and attributes, and a
+            // nextLink with the port, api-version 7.4, $skiptoken and maxresults.
+            let recorded = Recorded::get("keyvault/secret-versions-page-7.4");
             let page: Vec<Value> = versions
                 .iter()
                 .skip(skip)
                 .take(vault.page_size)
                 .map(|v| {
                     let id = format!("{base}/{collection}/{name}/{}", v.id);
+                    let mut attrs = attributes(v);
+                    if let Some(a) = attrs.as_object_mut() {
+                        a.remove("recoveryLevel");
+                    }
                     match collection {
-                        "keys" => json!({"kid": id, "attributes": attributes(v)}),
-                        _ => json!({"id": id, "attributes": attributes(v)}),
+                        "keys" => json!({"kid": id, "attributes": attrs}),
+                        _ => json!({"id": id, "attributes": attrs}),
                     }
                 })
                 .collect();
@@ -330,36 +424,27 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
             let next_link = (next < versions.len()).then(|| {
                 format!("{base}:443/{collection}/{name}/versions?api-version=7.4&$skiptoken={next}&maxresults={}", vault.page_size)
             });
-            Ok(json(
-                StatusCode::OK,
-                &json!({"value": page, "nextLink": next_link}),
-            ))
+            let mut body = recorded.json();
+            body["value"] = Value::from(page);
+            body["nextLink"] = next_link.map(Value::from).unwrap_or(Value::Null);
+            Ok(recorded.with_json(&body).reply())
         }
         [] | [_] => {
             state.counters.gets.fetch_add(1, Ordering::Relaxed);
+            vault.counts.gets += 1;
             let wanted = rest.first().copied().filter(|v| !v.is_empty());
             let version = match wanted {
                 None => versions.last(),
                 Some(id) => versions.iter().find(|v| v.id == id),
             };
             let Some(version) = version else {
-                return not_found();
+                return not_found(
+                    collection,
+                    &format!("{name}/{}", wanted.unwrap_or_default()),
+                );
             };
             if !version.enabled {
-                let inner = match collection {
-                    "secrets" => "SecretDisabled",
-                    "keys" => "KeyDisabled",
-                    _ => "CertificateDisabled",
-                };
-                return kv_error(
-                    StatusCode::FORBIDDEN,
-                    "Forbidden",
-                    &format!(
-                        "Operation get is not allowed on a disabled {}.",
-                        collection.trim_end_matches('s')
-                    ),
-                    Some(inner),
-                );
+                return disabled(collection);
             }
             let id = format!("{base}/{collection}/{name}/{}", version.id);
             let body = match &version.stored {
@@ -368,8 +453,11 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
                     content_type,
                     kid,
                 } => {
-                    let mut body =
-                        json!({"value": value, "id": id, "attributes": attributes(version)});
+                    let recorded = Recorded::get("keyvault/secret-7.4");
+                    let mut body = recorded.json();
+                    body["value"] = json!(value);
+                    body["id"] = json!(id);
+                    body["attributes"] = attributes(version);
                     if let Some(ct) = content_type {
                         body["contentType"] = json!(ct);
                     }
@@ -377,26 +465,36 @@ pub(crate) fn handle(state: &State, req: &Incoming2) -> Reply {
                         body["kid"] = json!(kid);
                         body["managed"] = json!(true);
                     }
-                    body
+                    recorded.with_json(&body)
                 }
                 Stored::Key { jwk } => {
+                    let recorded = Recorded::get("keyvault/key-rsa-7.4");
+                    let mut body = recorded.json();
+                    let key_ops = body["key"]["key_ops"].clone();
                     let mut key = jwk.clone();
                     key["kid"] = json!(id);
-                    key["key_ops"] = json!(["sign", "verify"]);
-                    json!({"key": key, "attributes": attributes(version)})
+                    key["key_ops"] = key_ops;
+                    body["key"] = key;
+                    body["attributes"] = attributes(version);
+                    recorded.with_json(&body)
                 }
-                Stored::Cert { cer } => json!({
-                    "id": id,
-                    "kid": format!("{base}/keys/{name}/{}", version.id),
-                    "sid": format!("{base}/secrets/{name}/{}", version.id),
-                    "x5t": "dGVzdA",
-                    "cer": STANDARD.encode(cer),
-                    "attributes": attributes(version),
-                }),
+                Stored::Cert { cer } => {
+                    // The recorded certificate keeps its `policy`: every certificate read
+                    // parses a real policy.
+                    let recorded = Recorded::get("keyvault/certificate-with-policy-7.4");
+                    let mut body = recorded.json();
+                    body["id"] = json!(id);
+                    body["kid"] = json!(format!("{base}/keys/{name}/{}", version.id));
+                    body["sid"] = json!(format!("{base}/secrets/{name}/{}", version.id));
+                    body["cer"] = json!(STANDARD.encode(cer));
+                    body["attributes"] = attributes(version);
+                    body["policy"]["id"] = json!(format!("{base}/certificates/{name}/policy"));
+                    recorded.with_json(&body)
+                }
             };
-            Ok(json(StatusCode::OK, &body))
+            Ok(body.reply())
         }
-        _ => not_found(),
+        _ => not_found(collection, name),
     }
 }
 
@@ -408,18 +506,14 @@ fn collection_static(c: &str) -> &'static str {
     }
 }
 
+/// The recorded challenge, naming the fake's tenant (the real header names login.windows.net)
+/// and the vault's resource.
 fn challenge(resource: &str) -> hyper::Response<super::server::Body> {
-    let mut response = json(
-        StatusCode::UNAUTHORIZED,
-        &json!({"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer or PoP token."}}),
-    );
-    let value = format!(
-        "Bearer authorization=\"https://login.microsoftonline.com/{TENANT}\", resource=\"{resource}\""
-    );
-    if let Ok(v) = value.parse() {
-        response
-            .headers_mut()
-            .insert(hyper::header::WWW_AUTHENTICATE, v);
-    }
-    response
+    Recorded::get("keyvault/challenge-401")
+        .replace("12345678-1234-1234-1234-123456789012", TENANT)
+        .replace(
+            r#"resource="https://vault.azure.net""#,
+            &format!(r#"resource="{resource}""#),
+        )
+        .reply()
 }

@@ -1,8 +1,19 @@
-//! `application/x-pkcs12` certificate-backed secrets: the stored base64 PFX opened with the
-//! empty password (legacy 3DES/RC2 + SHA-1 as Key Vault writes it, and AES/PBES2), keys
-//! re-encoded by [`super::keys`], certificates in bag order or chain order.
+//! PKCS#12 (PFX) with the empty password Key Vault uses, in either of its RFC 7292 encodings.
+//!
+//! A small layer of our own over RustCrypto's ASN.1 types (`pkcs12`, `cms`), KDF and ciphers:
+//! [`open`] reads a PFX the way OpenSSL and Go's `x/crypto/pkcs12` do (MAC and every encrypted
+//! bag tried with the B.1 then the B.2 form, see [`crypt`]); [`write`] writes one with chosen
+//! algorithms, layout and password form ([`Profile::key_vault`] is the shape Key Vault
+//! returns). Below them, the renderer's use: `application/x-pkcs12` certificate-backed secrets
+//! decoded to keys (re-encoded by [`super::keys`]) and certificates in bag or chain order.
 
-use p12_keystore::Pkcs12Archive;
+mod crypt;
+mod read;
+mod write;
+
+pub use crypt::{EmptyPassword, Encryption};
+pub use read::{Opened, open};
+pub use write::{BagAttributes, CertEntry, KeyEntry, Layout, MacDigest, MacSpec, Profile, write};
 
 use super::chain::{self, ChainError, ChainLink};
 use super::keys::{self, ReencodedKey};
@@ -22,36 +33,48 @@ pub(crate) fn decode(value: &str, object: &str) -> Result<Bundle, RenderError> {
     };
     let der = encoding::base64_std(value)
         .map_err(|reason| pkcs12_error(format!("the stored value is not base64: {reason}")))?;
-    let archive = Pkcs12Archive::from_pkcs12(&der, "").map_err(|e| pkcs12_error(p12_reason(&e)))?;
-    let keys = archive
+    let opened = open(&der).map_err(|e| pkcs12_error(e.to_string()))?;
+    let keys = opened
         .keys
         .iter()
         .enumerate()
-        .map(|(i, bag)| {
-            keys::reencode_pkcs8(bag.key.as_der()).map_err(|reason| RenderError::PrivateKey {
+        .map(|(i, der)| {
+            keys::reencode_pkcs8(der).map_err(|reason| RenderError::PrivateKey {
                 object: object.to_owned(),
                 position: i + 1,
                 reason,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let certs = archive
-        .certs
-        .iter()
-        .map(|bag| bag.cert.as_der().to_vec())
-        .collect();
-    Ok(Bundle { keys, certs })
+    Ok(Bundle {
+        keys,
+        certs: opened.certs,
+    })
 }
 
-/// p12-keystore's error in words; its messages carry structure, not content.
-fn p12_reason(e: &p12_keystore::error::Error) -> String {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("mac") || lower.contains("unpad") {
-        format!("{text} (the bundle is not protected by the empty password Key Vault uses)")
-    } else {
-        text
-    }
+/// Both encodings, as every error about the password names them.
+const BOTH_FORMS: &str = "the empty password Key Vault's bundles use, in either RFC 7292 \
+                          encoding (B.1: two NUL bytes, as OpenSSL writes; B.2: zero bytes, as \
+                          Windows and Key Vault write)";
+
+/// Why a PFX cannot be opened or written. Messages carry structure, never content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Pkcs12Error {
+    /// Not DER PKCS#12, or a part that does not parse.
+    #[error("{0}")]
+    Malformed(String),
+    /// A content type or algorithm we do not implement.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The MAC verifies with neither form of the empty password.
+    #[error("MAC tag mismatch with {BOTH_FORMS}; the bundle is protected by another password")]
+    Mac,
+    /// A safe or key bag decrypts with neither form of the empty password.
+    #[error("{0} does not decrypt with {BOTH_FORMS}")]
+    Decrypt(String),
+    /// The writer was given something it cannot encode.
+    #[error("cannot write the PFX: {0}")]
+    Write(String),
 }
 
 /// With `construct_pem_chain`, orders the certificates leaf → intermediates → root; an
