@@ -21,7 +21,9 @@ const SECRET: &str = "objectName: app-secret\nobjectType: secret";
 async fn world(timeout_secs: u64) -> World {
     let mut config = Config::defaults();
     config.mount_timeout = Duration::from_secs(timeout_secs);
-    let world = World::start(config).await;
+    let mut world = World::start(config).await;
+    // The driver forwards kubelet's deadline; here it is this short.
+    world.server.client_timeout = Some(Duration::from_secs(timeout_secs));
     world.azure.vault(VAULT).secret("app-secret", "hello");
     world
 }
