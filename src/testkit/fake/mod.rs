@@ -212,6 +212,15 @@ pub struct FakeAzure {
 impl FakeAzure {
     /// Starts both servers on loopback ports chosen by the OS.
     pub async fn start() -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(any, &[any]).await
+    }
+
+    /// Starts the HTTPS server on `https` and the plain one on each of `plain` (the first is
+    /// [`FakeAzure::plain_addr`]), for a harness that gives the fakes the real services'
+    /// addresses inside a network namespace of its own: `443` for every Azure name, IMDS's
+    /// `169.254.169.254:80`, NMI's `127.0.0.1:2579`. Panics when an address cannot be bound.
+    pub async fn start_on(https: SocketAddr, plain: &[SocketAddr]) -> Self {
         let state = Arc::new(State {
             counters: Counters::default(),
             directory: Mutex::new(Directory::default()),
@@ -224,8 +233,13 @@ impl FakeAzure {
             vault_rate_limit: AtomicUsize::new(0),
         });
         let pki = super::tls::make();
-        let https = server::spawn(state.clone(), Some(pki.server.clone())).await;
-        let plain = server::spawn(state.clone(), None).await;
+        let https = server::spawn(state.clone(), Some(pki.server.clone()), https).await;
+        let mut first_plain = None;
+        for addr in plain {
+            let bound = server::spawn(state.clone(), None, *addr).await;
+            first_plain.get_or_insert(bound);
+        }
+        let plain = first_plain.unwrap_or_else(|| panic!("start_on: no plain address"));
         FakeAzure {
             state,
             https,

@@ -56,11 +56,16 @@ impl Incoming2 {
     }
 }
 
-/// Binds a loopback port and serves until the runtime ends; TLS when `tls` is given.
-pub(crate) async fn spawn(state: Arc<State>, tls: Option<Arc<ServerConfig>>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
+/// Binds `addr` (a loopback port chosen by the OS for `127.0.0.1:0`) and serves until the
+/// runtime ends; TLS when `tls` is given.
+pub(crate) async fn spawn(
+    state: Arc<State>,
+    tls: Option<Arc<ServerConfig>>,
+    addr: SocketAddr,
+) -> SocketAddr {
+    let listener = TcpListener::bind(addr)
         .await
-        .unwrap_or_else(|e| panic!("bind fake server: {e}"));
+        .unwrap_or_else(|e| panic!("bind fake server on {addr}: {e}"));
     let addr = listener
         .local_addr()
         .unwrap_or_else(|e| panic!("fake server address: {e}"));
