@@ -35,9 +35,10 @@ const VM_CLIENT_ID: &str = "8e2a4c6d-1f3b-4d5e-a7c9-2b4d6f8a0c1e";
 /// The pod NMI hands an identity to (pod identity).
 const POD_IDENTITY_POD: &str = "legacy-0";
 const POD_CLIENT_ID: &str = "3c5e7a9b-2d4f-4a6c-8e0b-1d3f5a7c9e2b";
-/// The AKS cluster the token proxy belongs to, and the proxy's TLS name.
-const CLUSTER_ID: &str = "0123456789abcdef0123456789abcdef";
-const PROXY_SERVER_NAME: &str = "cid.wi.aks.azure.com";
+/// The AKS cluster the token proxy belongs to, and the TLS name the provider computes from it
+/// (the pair tests/identity_binding.rs uses).
+const CLUSTER_ID: &str = "696995ccb303450001b31a18";
+const PROXY_SERVER_NAME: &str = "aeaf29ip1hi5q38ebc3u4daum81u0unk52t5bg50j25234fmuj78g.ests.aks";
 /// Each big secret's size: three of them exceed the driver's 4 MiB limit, two fit under it.
 const BIG_BYTES: usize = 1_900_000;
 /// The bytes a big secret repeats.

@@ -40,6 +40,7 @@ export AKV_PROVIDER_BIN="$root/target/release/akv-csi-provider"
 export AKV_FAKES_BIN="$root/target/debug/examples/fakes"
 export GOPROXY=off GOFLAGS=-mod=readonly
 for m in "${modules[@]}"; do
-    echo "-- interop: $m"
-    (cd "tests/interop/$m" && go test -count=1 -timeout 5m -v ./...)
+    (cd "tests/interop/$m" &&
+        echo "-- interop: $m: $(go list -m sigs.k8s.io/secrets-store-csi-driver google.golang.org/grpc | tr '\n' ' ')" &&
+        go test -count=1 -timeout 5m -v ./...)
 done

@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -495,19 +494,4 @@ func providerRestart(t *testing.T, e *Env, d *Driver) {
 	if after := d.client(t, ctx); after != before {
 		t.Errorf("PluginClientBuilder made a new client; the driver keeps one for life")
 	}
-}
-
-// DriverVersion is the version of sigs.k8s.io/secrets-store-csi-driver linked into this test
-// binary (from its build information), or "" when it cannot be read.
-func DriverVersion() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	for _, dep := range info.Deps {
-		if dep.Path == "sigs.k8s.io/secrets-store-csi-driver" {
-			return dep.Version
-		}
-	}
-	return ""
 }
