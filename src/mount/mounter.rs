@@ -18,6 +18,7 @@ use crate::auth::{
     service_account_expiry,
 };
 use crate::cache::BoundedCache;
+use crate::http::budget::{self, Budgets, Class, MountContext};
 use crate::keyvault::retry::Verdict;
 use crate::keyvault::{KvError, VaultReader};
 use crate::render::ObjectVersion;
@@ -38,7 +39,21 @@ pub struct Mounter {
     credentials: BoundedCache<IdentityKey, Arc<IdentityCredential>>,
     readers: BoundedCache<(IdentityKey, String), Arc<VaultReader>>,
     reads: Arc<SharedReads>,
+    budgets: Option<Arc<Budgets>>,
+    /// Pods (UID, SecretProviderClass) that mounted recently: their next Mount is a re-mount.
+    mounted: BoundedCache<(String, String), ()>,
+    /// What a failed Mount did read, kept briefly so kubelet's retry reads only the rest.
+    salvage: BoundedCache<ReadKey, Arc<Vec<crate::keyvault::Fetched>>>,
 }
+
+/// A pod that mounted within this long counts as mounted (the driver republishes every
+/// 60–90 s and re-reads after its 2 min poll interval).
+const MOUNTED_TTL: Duration = Duration::from_secs(600);
+/// How long a failed Mount's reads are kept for the retry.
+const SALVAGE_TTL: Duration = Duration::from_secs(120);
+/// Admission stops this much before the Mount's deadline (time for the last round trip and
+/// for rendering).
+const ADMISSION_MARGIN: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Mounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,8 +99,13 @@ fn retryable(result: &ReadResult) -> bool {
         result,
         Err(KvError::DeadlineExceeded
             | KvError::Throttled
+            | KvError::Refused { .. }
             | KvError::Unavailable { .. }
-            | KvError::Auth(AuthError::Throttled { .. } | AuthError::Unavailable { .. }))
+            | KvError::Auth(
+                AuthError::Throttled { .. }
+                    | AuthError::Unavailable { .. }
+                    | AuthError::NotSent { .. }
+            ))
     )
 }
 
@@ -97,7 +117,9 @@ fn read_object(
     metrics: Metrics,
     vault: String,
 ) -> futures_util::future::BoxFuture<'static, ReadResult> {
-    Box::pin(async move {
+    // The Mount's deadline and class go with the read onto its own task.
+    let context = budget::current();
+    let read = async move {
         let on_retry = |verdict: Verdict| {
             let reason = if matches!(verdict, Verdict::Throttled) {
                 "throttled"
@@ -126,6 +148,12 @@ fn read_object(
             })
             .observe(started.elapsed().as_secs_f64());
         result
+    };
+    Box::pin(async move {
+        match context {
+            Some(context) => budget::CONTEXT.scope(context, read).await,
+            None => read.await,
+        }
     })
 }
 
@@ -156,7 +184,16 @@ impl Mounter {
             credentials: BoundedCache::new(capacity),
             readers: BoundedCache::new(capacity),
             reads,
+            budgets: None,
+            mounted: BoundedCache::new(4096),
+            salvage: BoundedCache::new(4096),
         }
+    }
+
+    /// Gives each vault reader its host's budget (retries go through the shared state).
+    pub fn with_budgets(mut self, budgets: Arc<Budgets>) -> Self {
+        self.budgets = Some(budgets);
+        self
     }
 
     /// Sends identity binding's token requests (`useAzureTokenProxy`) through `proxy`
@@ -188,18 +225,40 @@ impl Mounter {
             vault: plan.vaults().join(","),
             objects: plan.objects.len(),
         };
-        // Capped, so no flag or header value can overflow the clock.
+        // The earlier of the driver's deadline (already less a margin) and --mount-timeout;
+        // capped, so no flag or header value can overflow the clock.
         let budget = timeout
             .unwrap_or(self.settings.timeout)
+            .min(self.settings.timeout)
             .min(Duration::from_secs(3600));
         let deadline = Instant::now() + budget;
-        let result = match tokio::time::timeout_at(deadline, self.run(&plan, deadline)).await {
+        let pod = plan.pod.uid.clone().map(|uid| {
+            (
+                uid,
+                plan.pod.secret_provider_class.clone().unwrap_or_default(),
+            )
+        });
+        let class = match &pod {
+            Some(pod) if self.mounted.get(pod).is_some() => Class::Remount,
+            _ => Class::FirstMount,
+        };
+        let context = MountContext {
+            deadline: deadline
+                .checked_sub(ADMISSION_MARGIN.min(budget / 10))
+                .unwrap_or(deadline),
+            class,
+        };
+        let work = budget::CONTEXT.scope(context, self.run(&plan, deadline));
+        let result = match tokio::time::timeout_at(deadline, work).await {
             Ok(result) => result,
             Err(_) => Err(Error::DeadlineExceeded {
                 vault: plan.vaults().join(", "),
                 seconds: budget.as_secs(),
             }),
         };
+        if let (Some(pod), Ok(_)) = (pod, &result) {
+            self.mounted.insert(pod, (), Instant::now() + MOUNTED_TTL);
+        }
         (Some(summary), result)
     }
 
@@ -235,14 +294,17 @@ impl Mounter {
         let reader = self
             .readers
             .get_or_try_insert(&(key, url.clone()), expires, || {
-                VaultReader::new(
+                let reader = VaultReader::new(
                     vault_name,
                     &url,
                     credential.clone(),
                     client_options(&self.http, None),
                     self.settings.retry,
-                )
-                .map(Arc::new)
+                )?;
+                Ok::<_, azure_core::Error>(Arc::new(match &self.budgets {
+                    Some(budgets) => reader.with_budget(budgets.host(&host)),
+                    None => reader,
+                }))
             })
             .map_err(|e| {
                 Error::Internal(format!("cannot build Key Vault clients for {url}: {e}"))
@@ -303,22 +365,30 @@ impl Mounter {
             }
         }
 
-        let read_group = |i: usize| {
-            let spec = groups[i].specs[0].clone();
-            let vault = &vaults[groups[i].vault];
-            let read_key = ReadKey {
+        let read_key_of = |i: usize| {
+            let spec = groups[i].specs[0];
+            ReadKey {
                 identity: key,
-                vault_url: vault.url.clone(),
+                vault_url: vaults[groups[i].vault].url.clone(),
                 object_type: spec.object_type,
                 name: spec.name.clone(),
                 version: spec.version.clone(),
                 history: spec.history,
-            };
+            }
+        };
+        let read_group = |i: usize| {
+            let spec = groups[i].specs[0].clone();
+            let vault = &vaults[groups[i].vault];
+            let read_key = read_key_of(i);
             let reader = vault.reader.clone();
             let reads = self.reads.clone();
+            let salvaged = self.salvage.get(&read_key);
             let metrics = self.metrics.clone();
             let vault = vault.name.clone();
             async move {
+                if let Some(salvaged) = salvaged {
+                    return (i, Ok(salvaged));
+                }
                 let start = || {
                     read_object(
                         reader.clone(),
@@ -360,6 +430,19 @@ impl Mounter {
             fatal,
         );
         let ((), results) = tokio::join!(prefetch, reads);
+        if results
+            .iter()
+            .any(|r| matches!(r, Some(Err(e)) if retryable(&Err(e.clone()))))
+        {
+            // The Mount fails for lack of time or capacity: keep what it did read, so
+            // kubelet's retry asks the vault only for the rest.
+            let until = Instant::now() + SALVAGE_TTL;
+            for (i, result) in results.iter().enumerate() {
+                if let Some(Ok(value)) = result {
+                    self.salvage.insert(read_key_of(i), value.clone(), until);
+                }
+            }
+        }
         self.assemble(plan, &groups, results, &vaults, &credential)
     }
 
