@@ -24,6 +24,7 @@ fn cold_start(rules: VaultRules, timeout: Duration) -> Scenario {
         run_for: Duration::from_secs(150),
         other_tenant: 0.0,
         settings: default_settings(),
+        boot_pods: 0,
     }
 }
 
@@ -44,12 +45,17 @@ async fn one_node_bursts_at_network_speed_and_stays_within_its_share() {
             run_for: Duration::from_secs(60),
             other_tenant: 0.0,
             settings: default_settings(),
+            boot_pods: 0,
         })
         .await;
         assert_eq!(o.started, pods, "{o:?}");
         assert_eq!(o.throttled, 0);
         // t(D) = RTT + max(0, D − B)/r.
-        assert!(o.percentile(1.0) <= within, "{pods}×{objects}: {}", o.percentile(1.0));
+        assert!(
+            o.percentile(1.0) <= within,
+            "{pods}×{objects}: {}",
+            o.percentile(1.0)
+        );
         assert!(o.max_node_window <= NODE_SHARE, "{}", o.max_node_window);
     }
 }
@@ -72,10 +78,22 @@ async fn cold_start_robustness_grid_never_livelocks() {
                     );
                     // No livelock: every pod starts, within a few times the 25 s floor.
                     assert_eq!(o.started, o.pods, "{label}: {o:?}");
-                    assert!(o.percentile(1.0) < 100.0, "{label}: last pod at {}", o.percentile(1.0));
+                    assert!(
+                        o.percentile(1.0) < 100.0,
+                        "{label}: last pod at {}",
+                        o.percentile(1.0)
+                    );
                     // Bounded amplification: the vault sees few requests it refuses.
-                    assert!(o.amplification() < 1.5, "{label}: amplification {}", o.amplification());
-                    assert!(o.max_node_window <= NODE_SHARE, "{label}: {}", o.max_node_window);
+                    assert!(
+                        o.amplification() < 1.5,
+                        "{label}: amplification {}",
+                        o.amplification()
+                    );
+                    assert!(
+                        o.max_node_window <= NODE_SHARE,
+                        "{label}: {}",
+                        o.max_node_window
+                    );
                 }
             }
         }
@@ -97,6 +115,7 @@ async fn overloaded_rotation_sheds_re_mounts_and_still_starts_new_pods() {
         run_for: Duration::from_secs(100),
         other_tenant: 50.0,
         settings: default_settings(),
+        boot_pods: 0,
     })
     .await;
     assert_eq!(o.started, o.pods, "{o:?}");

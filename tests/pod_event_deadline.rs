@@ -21,7 +21,9 @@ async fn world() -> World {
 
 async fn one_mount(world: &World) -> (tonic::Status, Duration) {
     let attrs = world
-        .spc(&objects_yaml(&["objectName: app-secret\nobjectType: secret"]))
+        .spc(&objects_yaml(&[
+            "objectName: app-secret\nobjectType: secret",
+        ]))
         .build();
     let started = Instant::now();
     let status = world
@@ -37,11 +39,20 @@ async fn one_mount(world: &World) -> (tonic::Status, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttling_vault_is_reported_at_once() {
     let world = world().await;
-    world
-        .azure
-        .push_faults(Target::Vault, Fault::Throttle { retry_after_secs: 60 }, 1000);
+    world.azure.push_faults(
+        Target::Vault,
+        Fault::Throttle {
+            retry_after_secs: 60,
+        },
+        1000,
+    );
     let (status, took) = one_mount(&world).await;
-    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert_eq!(
+        status.code(),
+        Code::ResourceExhausted,
+        "{}",
+        status.message()
+    );
     let m = status.message();
     assert!(m.contains(VAULT) && m.contains("429"), "{m}");
     // The pause (60 s) outlasts the deadline (30 s): no waiting, and after the 401 challenge
@@ -62,5 +73,9 @@ async fn a_dead_vault_is_reported_at_the_mount_timeout() {
     assert!(status.message().contains(VAULT), "{}", status.message());
     // --mount-timeout (30 s) ends it, a quarter of kubelet's deadline; retries stay few.
     assert!(took < Duration::from_secs(32), "{took:?}");
-    assert!(world.azure.counts().vault < 60, "{:?}", world.azure.counts());
+    assert!(
+        world.azure.counts().vault < 60,
+        "{:?}",
+        world.azure.counts()
+    );
 }

@@ -81,7 +81,11 @@ impl FakeVault {
         let now = Instant::now();
         let mut c = self.counter.lock().unwrap();
         let ok = if self.rules.sliding {
-            while c.recent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            while c
+                .recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+            {
                 c.recent.pop_front();
             }
             let ok = c.recent.len() < LIMIT;
@@ -163,7 +167,10 @@ impl Node {
     /// the host's shared budget.
     async fn read(&self, deadline: Instant) -> bool {
         let gate = self.budgets.host(HOST);
-        let request = Request::new(Url::parse(&format!("https://{HOST}/secrets/s")).unwrap(), Method::Get);
+        let request = Request::new(
+            Url::parse(&format!("https://{HOST}/secrets/s")).unwrap(),
+            Method::Get,
+        );
         let op = || async {
             let answer = self.client.execute_request(&request).await?;
             if answer.status() == StatusCode::Ok {
@@ -241,6 +248,8 @@ pub struct Scenario {
     /// Another app on the same vault, requests/s (each one admitted or 429).
     pub other_tenant: f64,
     pub settings: BudgetSettings,
+    /// New pods created on node 0 only (a node boot), on top of `pods_per_node`.
+    pub boot_pods: usize,
 }
 
 /// What a scenario did.
@@ -279,7 +288,9 @@ impl Outcome {
 pub async fn run(s: Scenario) -> Outcome {
     fastrand::seed(1);
     let vault = FakeVault::new(s.rules);
-    let nodes: Vec<Arc<Node>> = (0..s.nodes).map(|_| Node::new(&vault, s.settings)).collect();
+    let nodes: Vec<Arc<Node>> = (0..s.nodes)
+        .map(|_| Node::new(&vault, s.settings))
+        .collect();
     let origin = Instant::now();
     let end = origin + s.run_for;
     let started = Arc::new(Mutex::new(Vec::<f64>::new()));
@@ -302,8 +313,9 @@ pub async fn run(s: Scenario) -> Outcome {
             }
         });
     }
-    for node in &nodes {
-        for p in 0..(s.pods_per_node + s.running_per_node) {
+    for (n, node) in nodes.iter().enumerate() {
+        let boot = if n == 0 { s.boot_pods } else { 0 };
+        for p in 0..(s.pods_per_node + s.running_per_node + boot) {
             let node = node.clone();
             let running = p < s.running_per_node;
             let (started, failed, shed) = (started.clone(), failed.clone(), shed.clone());
@@ -320,11 +332,18 @@ pub async fn run(s: Scenario) -> Outcome {
                 let mut mounted = running;
                 let mut failures = 0u32;
                 while Instant::now() < end {
-                    let class = if mounted { Class::Remount } else { Class::FirstMount };
+                    let class = if mounted {
+                        Class::Remount
+                    } else {
+                        Class::FirstMount
+                    };
                     let ok = node.mount(s.objects, s.timeout, class).await;
                     let next = if ok {
                         if !mounted {
-                            started.lock().unwrap().push(created.elapsed().as_secs_f64());
+                            started
+                                .lock()
+                                .unwrap()
+                                .push(created.elapsed().as_secs_f64());
                             mounted = true;
                         }
                         failures = 0;
@@ -336,7 +355,8 @@ pub async fn run(s: Scenario) -> Outcome {
                     } else {
                         failed.fetch_add(1, Ordering::Relaxed);
                         failures += 1;
-                        Duration::from_secs_f64(0.5 * 2f64.powi(failures as i32 - 1)).min(Duration::from_secs(120))
+                        Duration::from_secs_f64(0.5 * 2f64.powi(failures as i32 - 1))
+                            .min(Duration::from_secs(120))
                     };
                     tokio::time::sleep(next).await;
                 }
@@ -347,14 +367,15 @@ pub async fn run(s: Scenario) -> Outcome {
     let first_mount = started.lock().unwrap().clone();
     Outcome {
         started: first_mount.len(),
-        pods: s.nodes * s.pods_per_node,
+        pods: s.nodes * s.pods_per_node + s.boot_pods,
         first_mount,
         failed_mounts: failed.load(Ordering::Relaxed) as usize,
         shed_remounts: shed.load(Ordering::Relaxed) as usize,
         // The nodes' requests only (the other tenant's are counted apart).
         accepted: vault.accepted.load(Ordering::Relaxed)
             - (other_sent.load(Ordering::Relaxed) - other_throttled.load(Ordering::Relaxed)),
-        throttled: vault.throttled.load(Ordering::Relaxed) - other_throttled.load(Ordering::Relaxed),
+        throttled: vault.throttled.load(Ordering::Relaxed)
+            - other_throttled.load(Ordering::Relaxed),
         max_node_window: nodes.iter().map(|n| n.max_in_window()).max().unwrap_or(0),
         other_sent: other_sent.load(Ordering::Relaxed),
         other_throttled: other_throttled.load(Ordering::Relaxed),
