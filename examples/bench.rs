@@ -39,6 +39,14 @@ fn main() {
         runtime.block_on(serve_fakes(latency_ms, objects, vault_limit));
         return;
     }
+    if args.get(1).map(String::as_str) == Some("defaults") {
+        // Only the default-flag latency and memory sections.
+        runtime.block_on(async {
+            latency().await;
+            memory().await;
+        });
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("front") {
         // Only the authority front's section.
         runtime.block_on(front::front());
