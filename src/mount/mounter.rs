@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::failure::{self, ObjectContext};
-use super::reads::{ReadKey, ReadResult, SharedReads};
+use super::reads::{ReadKey, ReadResult, SharedReads, read_object, retryable};
 use super::schedule;
 use super::{Error, MAX_RESPONSE_BYTES, MountOutput, MountSettings};
 use crate::auth::{
@@ -19,13 +19,12 @@ use crate::auth::{
 };
 use crate::cache::BoundedCache;
 use crate::http::budget::{self, Budgets, Class, MountContext};
-use crate::keyvault::retry::Verdict;
 use crate::keyvault::{KvError, VaultReader};
 use crate::render::ObjectVersion;
 use crate::spc::paths::validate_relative_path;
 use crate::spc::plan::{Identity, MountPlan, ObjectSpec, ObjectType};
 use crate::spc::{RawRequest, plan_request, request};
-use crate::telemetry::metrics::{KeyVaultLabels, Metrics, VaultLabels};
+use crate::telemetry::metrics::Metrics;
 
 /// Credentials without a service-account token (secrets, VM, pod identity) are rebuilt this often.
 const IDENTITY_TTL: Duration = Duration::from_secs(3600);
@@ -89,72 +88,6 @@ pub struct MountSummary {
     pub secret_provider_class: String,
     pub vault: String,
     pub objects: usize,
-}
-
-/// Whether a read ended for lack of time rather than for good (throttling, an outage, the
-/// deadline), so a Mount with a later deadline may try again.
-fn retryable(result: &ReadResult) -> bool {
-    use crate::auth::AuthError;
-    matches!(
-        result,
-        Err(KvError::DeadlineExceeded
-            | KvError::Throttled
-            | KvError::Refused { .. }
-            | KvError::Unavailable { .. }
-            | KvError::Auth(
-                AuthError::Throttled { .. }
-                    | AuthError::Unavailable { .. }
-                    | AuthError::NotSent { .. }
-            ))
-    )
-}
-
-/// One Key Vault read (all versions of one object), with its metrics.
-fn read_object(
-    reader: Arc<VaultReader>,
-    spec: ObjectSpec,
-    deadline: Instant,
-    metrics: Metrics,
-    vault: String,
-) -> futures_util::future::BoxFuture<'static, ReadResult> {
-    // The Mount's deadline and class go with the read onto its own task.
-    let context = budget::current();
-    let read = async move {
-        let on_retry = |verdict: Verdict| {
-            let reason = if matches!(verdict, Verdict::Throttled) {
-                "throttled"
-            } else {
-                "unavailable"
-            };
-            debug!(?verdict, %vault, "retrying Key Vault request");
-            metrics
-                .retries
-                .get_or_create(&VaultLabels {
-                    vault: vault.clone(),
-                    reason: reason.to_owned(),
-                })
-                .inc();
-        };
-        let started = Instant::now();
-        let result = reader.fetch(&spec, deadline, &on_retry).await.map(Arc::new);
-        metrics.objects_read.inc();
-        let error = result.as_ref().err().map(KvError::code).unwrap_or_default();
-        metrics
-            .keyvault_request
-            .get_or_create(&KeyVaultLabels {
-                object_type: spec.object_type.as_str().to_owned(),
-                object_name: spec.name.clone(),
-                error: error.to_owned(),
-            })
-            .observe(started.elapsed().as_secs_f64());
-        result
-    };
-    Box::pin(async move {
-        match context {
-            Some(context) => budget::CONTEXT.scope(context, read).await,
-            None => read.await,
-        }
-    })
 }
 
 /// Who an invalid request was for, as far as kubelet's keys say (for the log line).
