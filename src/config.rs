@@ -117,7 +117,10 @@ pub struct Config {
     #[arg(long, default_value_t = 6065)]
     pub profile_port: u16,
 
-    /// Deadline of a Mount when the driver sends no `grpc-timeout` (Go duration).
+    /// Longest a Mount may take (Go duration): the deadline is the earlier of this and the
+    /// driver's `grpc-timeout` less a margin. 30 s puts our own message (which vault, why,
+    /// how long the queue is) in the pod's FailedMount event long before kubelet's 2 min
+    /// deadline would replace it with a bare `DeadlineExceeded`, and kubelet's backoff retries.
     #[arg(long, default_value = "30s", value_parser = parse_go_duration)]
     pub mount_timeout: Duration,
 
@@ -136,10 +139,23 @@ pub struct Config {
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_cached_identities: u16,
 
-    /// Most requests to any one upstream host (each vault, Entra) from this node in any
-    /// one-second window. `0` = unlimited.
+    /// Refill rate of each upstream host's budget (each vault, Entra), in units per second
+    /// (one unit = one secret GET; HSM and large RSA keys cost more). With the burst, one node
+    /// takes at most burst + 10 × this per 10 s: 2,000 of a vault's 4,000 by default. `0` = no
+    /// pacing (the shared 429 pause still applies).
     #[arg(long, default_value_t = 100)]
     pub upstream_requests_per_second: u32,
+
+    /// Size of each upstream host's budget in units: a burst this big goes out at network
+    /// speed while the host is quiet (a quarter of Key Vault's 4,000 per 10 s).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub upstream_burst: u32,
+
+    /// Units per 10 s this node may take from any one host, for operators who know their
+    /// cluster size (e.g. 0.7 × 4,000 / nodes); burst and refill are scaled down together to
+    /// fit. `0` = no share (burst and refill alone).
+    #[arg(long, default_value_t = 0)]
+    pub upstream_vault_share: u32,
 
     /// Requests in flight at once to any one upstream host from this node.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
@@ -187,6 +203,19 @@ impl Config {
             retry: crate::keyvault::retry::RetryPolicy::default(),
             object_cache_ttl: self.object_cache_ttl,
             max_cached_identities: usize::from(self.max_cached_identities),
+        }
+    }
+
+    /// The per-host budget these flags imply.
+    pub fn budget_settings(&self) -> crate::http::BudgetSettings {
+        crate::http::BudgetSettings {
+            shape: crate::http::budget::Shape {
+                burst: f64::from(self.upstream_burst),
+                refill: f64::from(self.upstream_requests_per_second),
+                jitter: true,
+            },
+            share: (self.upstream_vault_share > 0).then_some(self.upstream_vault_share),
+            max_in_flight: self.max_concurrent_requests_per_host,
         }
     }
 

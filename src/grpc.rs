@@ -54,7 +54,7 @@ pub fn status_of(err: &mount::Error) -> Status {
     use mount::Error as E;
     let auth_code = |a: &AuthError| match a {
         AuthError::Rejected { .. } | AuthError::Setup { .. } => Code::Unauthenticated,
-        AuthError::Throttled { .. } => Code::ResourceExhausted,
+        AuthError::Throttled { .. } | AuthError::NotSent { .. } => Code::ResourceExhausted,
         AuthError::Unavailable { .. } => Code::Unavailable,
     };
     let code = match err {
@@ -69,7 +69,7 @@ pub fn status_of(err: &mount::Error) -> Status {
             K::Denied { .. } => Code::PermissionDenied,
             K::NotFound => Code::NotFound,
             K::Disabled { .. } | K::NoEnabledVersion => Code::FailedPrecondition,
-            K::Throttled | K::TooLarge => Code::ResourceExhausted,
+            K::Throttled | K::TooLarge | K::Refused { .. } => Code::ResourceExhausted,
             K::Unavailable { .. } | K::DnsFailure | K::Malformed { .. } => Code::Unavailable,
             K::DeadlineExceeded => Code::DeadlineExceeded,
         },

@@ -75,7 +75,7 @@ pub async fn run(
 
 /// Like [`run`], with a caller-provided HTTP client (the test kit's, which resolves Azure host
 /// names to local fakes and trusts a test CA). Bodies are capped, token-endpoint answers read
-/// before the SDK parses them, and per-host limits applied here, whatever the client. Also serves `/healthz` and `/metrics` on their ports (a port of
+/// before the SDK parses them, and per-host budgets applied here, whatever the client. Also serves `/healthz` and `/metrics` on their ports (a port of
 /// 0 turns its endpoint off).
 pub async fn run_with_http(
     listener: UnixListener,
@@ -83,26 +83,28 @@ pub async fn run_with_http(
     http: Arc<dyn azure_core::http::HttpClient>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let limits = http::HostLimits {
-        requests_per_second: config.upstream_requests_per_second,
-        max_in_flight: config.max_concurrent_requests_per_host,
-    };
-    let http: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::LimitedClient::new(
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = telemetry::metrics::Metrics::register(&mut registry);
+    // One budget per upstream host for the whole node, shared by every Mount.
+    let budgets = Arc::new(http::Budgets::new(
+        config.budget_settings(),
+        metrics.budget.clone(),
+    ));
+    let http: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::BudgetClient::new(
         Arc::new(http::TokenEndpointClient::new(Arc::new(
             http::CappedClient::new(http, http::MAX_BODY_BYTES),
         ))),
-        limits,
+        budgets.clone(),
     ));
     // Identity binding's token requests: their own TLS trust and server name (the proxy caps
-    // bodies itself), the same per-host limits.
-    let token_proxy: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::LimitedClient::new(
+    // bodies itself), the same per-host budgets.
+    let token_proxy: Arc<dyn azure_core::http::HttpClient> = Arc::new(http::BudgetClient::new(
         token_proxy::TokenProxy::start(config.token_proxy_settings()),
-        limits,
+        budgets.clone(),
     ));
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = telemetry::metrics::Metrics::register(&mut registry);
     let mounter = Arc::new(
         mount::Mounter::new(config.mount_settings(), http, metrics.clone())
+            .with_budgets(budgets)
             .with_token_proxy(token_proxy),
     );
 

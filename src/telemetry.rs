@@ -36,6 +36,7 @@ pub mod metrics {
     use prometheus_client::metrics::gauge::Gauge;
     use prometheus_client::metrics::histogram::Histogram;
     use prometheus_client::registry::Registry;
+    use std::sync::atomic::AtomicU64;
 
     /// The reference provider's buckets, in seconds.
     pub const BUCKETS: [f64; 14] = [
@@ -71,8 +72,90 @@ pub mod metrics {
         pub mode: String,
     }
 
+    /// Labels keyed by upstream host (each vault, Entra).
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct HostLabels {
+        pub vault: String,
+    }
+
+    /// Labels of `akv_vault_units`: units by how they ended (`accepted`, `throttled`, `shed`,
+    /// `refused`).
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct UnitLabels {
+        pub vault: String,
+        pub outcome: String,
+    }
+
+    /// Labels of `akv_mounts_shed`: the Mount's class and why.
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    pub struct ShedLabels {
+        pub class: String,
+        pub reason: String,
+    }
+
     fn histogram() -> Histogram {
         Histogram::new(BUCKETS)
+    }
+
+    /// The per-host budget's metrics (`crate::http::budget`).
+    #[derive(Clone, Debug)]
+    pub struct BudgetMetrics {
+        /// 0 open, 1 paused, 2 throttled.
+        pub state: Family<HostLabels, Gauge>,
+        /// Units per second allowed now.
+        pub rate: Family<HostLabels, Gauge<f64, AtomicU64>>,
+        /// Time from asking to sending, seconds.
+        pub queue_wait: Histogram,
+        /// Requests (of Mounts) refused before sending.
+        pub shed: Family<ShedLabels, Counter>,
+        pub units: Family<UnitLabels, Counter>,
+    }
+
+    impl BudgetMetrics {
+        fn new() -> Self {
+            BudgetMetrics {
+                state: Family::default(),
+                rate: Family::default(),
+                queue_wait: Histogram::new([
+                    0.001, 0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
+                ]),
+                shed: Family::default(),
+                units: Family::default(),
+            }
+        }
+
+        fn register(&self, registry: &mut Registry) {
+            registry.register(
+                "akv_vault_state",
+                "Budget state per upstream host: 0 open, 1 paused (after a 429), 2 throttled (adaptive rate)",
+                self.state.clone(),
+            );
+            registry.register(
+                "akv_vault_rate",
+                "Units per second this node may send to the host now",
+                self.rate.clone(),
+            );
+            registry.register(
+                "akv_vault_queue_wait_seconds",
+                "Time requests waited for the host's budget",
+                self.queue_wait.clone(),
+            );
+            registry.register(
+                "akv_mounts_shed",
+                "Requests refused before sending, by Mount class and reason (throttled, deadline, retry_budget)",
+                self.shed.clone(),
+            );
+            registry.register(
+                "akv_vault_units",
+                "Budget units by outcome (accepted, throttled, shed, refused)",
+                self.units.clone(),
+            );
+        }
+
+        /// Metrics registered nowhere.
+        pub fn unregistered() -> Self {
+            Self::new()
+        }
     }
 
     /// Every metric the provider exports. Cheap to clone (shared handles).
@@ -86,6 +169,7 @@ pub mod metrics {
         pub mounts_in_flight: Gauge,
         pub files_written: Counter,
         pub objects_read: Counter,
+        pub budget: BudgetMetrics,
     }
 
     impl Metrics {
@@ -100,7 +184,9 @@ pub mod metrics {
                 mounts_in_flight: Gauge::default(),
                 files_written: Counter::default(),
                 objects_read: Counter::default(),
+                budget: BudgetMetrics::new(),
             };
+            m.budget.register(registry);
             registry.register(
                 "keyvault_request",
                 "Duration of Key Vault reads in seconds (as the reference provider)",

@@ -138,6 +138,17 @@ impl IdentityCredential {
             }) => tokio::time::Instant::now().checked_add(*wait),
             _ => None,
         };
+        if let (Err(AuthError::NotSent { message }), Some(previous)) = (&outcome, last.as_ref())
+            && let Err(AuthError::Throttled {
+                message: throttled, ..
+            }) = &previous.outcome
+        {
+            // Held back by this node's budget after the service throttled: say both, and
+            // keep the service's answer as the last one.
+            return Err(AuthError::NotSent {
+                message: format!("{throttled}; {message}"),
+            });
+        }
         *last = Some(LastAnswer {
             scope: scope.to_owned(),
             outcome: outcome.clone(),

@@ -144,6 +144,13 @@ pub(super) fn classify(err: &azure_core::Error, ctx: &ErrorContext) -> AuthError
     if let Some(failure) = token_failure(err) {
         return from_failure(failure, ctx);
     }
+    if let Some(refusal) = crate::http::budget::refusal(err) {
+        // Not sent: the wait is longer than the Mount has (or it is a re-mount while the
+        // endpoint throttles), so a retry within this Mount is pointless.
+        return AuthError::NotSent {
+            message: format!("token request for {} not sent: {refusal}", ctx.identity),
+        };
+    }
     match innermost_kind(err).unwrap_or(err.kind()) {
         ErrorKind::Io | ErrorKind::Connection => AuthError::Unavailable {
             message: format!(

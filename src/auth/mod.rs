@@ -65,6 +65,10 @@ pub enum AuthError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// Not sent: this node's budget for the token endpoint would not let the request out
+    /// before the Mount's deadline (or the Mount is a re-mount while the endpoint throttles).
+    #[error("{message}")]
+    NotSent { message: String },
     /// The credential could not even be built from the plan.
     #[error("{message}")]
     Setup { message: String },

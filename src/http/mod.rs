@@ -1,13 +1,13 @@
 //! The one HTTP stack every Entra and Key Vault call goes through: a pooled reqwest client
 //! (rustls, HTTP/2) that trusts the system roots plus `SSL_CERT_FILE` / `SSL_CERT_DIR`, wrapped so
 //! no response body is read past a fixed cap, and every token-endpoint answer read before the
-//! SDK parses it ([`token_endpoint`]). [`retry_after`] is the one `Retry-After` parser.
+//! SDK parses it ([`token_endpoint`]), every request paced by its host's [`budget`]. [`retry_after`] is the one `Retry-After` parser.
 
-mod limits;
+pub mod budget;
 pub mod retry_after;
 pub mod token_endpoint;
 
-pub use limits::{HostLimits, LimitedClient};
+pub use budget::{BudgetClient, BudgetSettings, Budgets};
 pub use token_endpoint::{TokenEndpointClient, TokenFailure, token_failure};
 
 use std::path::{Path, PathBuf};

@@ -42,11 +42,25 @@ pub enum Denial {
 /// report if retries run out.
 pub fn classify(err: &azure_core::Error, version: Option<&str>) -> Classified<KvError> {
     use Classified as C;
+    if let Some(refusal) = crate::http::budget::refusal(err) {
+        use crate::http::budget::Refusal as R;
+        let why = match refusal {
+            R::TooLate { .. } => super::Refused::Deadline,
+            R::Shed { .. } => super::Refused::Shed,
+            R::RetryBudget { .. } => super::Refused::RetryBudget,
+        };
+        return C::fatal(KvError::Refused {
+            why,
+            wait: refusal.wait(),
+        });
+    }
     if let Some(auth) = auth_error(err) {
         let verdict = match auth {
             AuthError::Throttled { .. } => Verdict::Throttled,
             AuthError::Unavailable { .. } => Verdict::Backoff,
-            AuthError::Rejected { .. } | AuthError::Setup { .. } => Verdict::Fatal,
+            AuthError::Rejected { .. } | AuthError::Setup { .. } | AuthError::NotSent { .. } => {
+                Verdict::Fatal
+            }
         };
         return C::retry(verdict, auth.retry_after(), KvError::Auth(auth.clone()));
     }

@@ -25,6 +25,7 @@ use futures_util::TryStreamExt;
 use tokio::time::Instant;
 
 use crate::auth::AuthError;
+use crate::http::budget::HostBudget;
 use crate::spc::plan::{ObjectSpec, ObjectType};
 use retry::{RetryPolicy, Verdict};
 
@@ -58,6 +59,14 @@ pub enum KvError {
     /// Still throttled (429) when the deadline came.
     #[error("throttled (HTTP 429) until the mount deadline")]
     Throttled,
+    /// Not sent: the node's budget for the vault would not let it out in time, the Mount is a
+    /// re-mount while the vault throttles, or the retry budget is spent.
+    #[error("not sent: {why:?}")]
+    Refused {
+        why: Refused,
+        /// The expected queue wait, when that was the reason.
+        wait: Option<std::time::Duration>,
+    },
     /// 5xx, connection failures or resets until the deadline.
     #[error("{detail}")]
     Unavailable { detail: String },
@@ -73,6 +82,19 @@ pub enum KvError {
     /// The Mount's deadline passed.
     #[error("deadline exceeded")]
     DeadlineExceeded,
+}
+
+/// Why the node's budget refused a request (see [`crate::http::budget`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue wait would pass the Mount's deadline.
+    Deadline,
+    /// The vault answered 429 and its pause and queue outlast the Mount's deadline.
+    Throttled,
+    /// A rotation re-mount while the vault throttles.
+    Shed,
+    /// The retry budget is spent.
+    RetryBudget,
 }
 
 /// Passes token requests through and notes that one happened: a Key Vault client asks for a
@@ -104,6 +126,7 @@ pub struct VaultReader {
     keys: KeyClient,
     certificates: CertificateClient,
     retry: RetryPolicy,
+    budget: Option<Arc<HostBudget>>,
 }
 
 impl std::fmt::Debug for VaultReader {
@@ -147,7 +170,15 @@ impl VaultReader {
             keys: KeyClient::new(vault_url, credential.clone(), Some(k))?,
             certificates: CertificateClient::new(vault_url, credential, Some(c))?,
             retry,
+            budget: None,
         })
+    }
+
+    /// Retries 429s through `budget` (the vault host's shared state on this node) instead of
+    /// private timers, and books what keys really cost.
+    pub fn with_budget(mut self, budget: Arc<HostBudget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Resolves once one of the clients has asked for a token, i.e. has learned the vault's
@@ -207,6 +238,7 @@ impl VaultReader {
                         },
                         classify,
                         on_retry,
+                        self.budget.as_deref(),
                     )
                     .await?;
                 models::fetched_from_secret(secret)
@@ -225,9 +257,14 @@ impl VaultReader {
                         },
                         classify,
                         on_retry,
+                        self.budget.as_deref(),
                     )
                     .await?;
-                models::fetched_from_key(key)
+                let fetched = models::fetched_from_key(key)?;
+                if let (Some(budget), Fetched::Key { jwk, .. }) = (&self.budget, &fetched) {
+                    budget.charge(key_units(jwk) - 1.0);
+                }
+                Ok(fetched)
             }
             ObjectType::Cert => {
                 let cert = self
@@ -250,6 +287,7 @@ impl VaultReader {
                         },
                         classify,
                         on_retry,
+                        self.budget.as_deref(),
                     )
                     .await?;
                 models::fetched_from_certificate_json(cert.as_ref())
@@ -286,7 +324,13 @@ impl VaultReader {
         };
         let listed = self
             .retry
-            .run(deadline, list, |e| classify(e, None), on_retry)
+            .run(
+                deadline,
+                list,
+                |e| classify(e, None),
+                on_retry,
+                self.budget.as_deref(),
+            )
             .await?;
         Ok(models::newest_first(listed))
     }
@@ -347,17 +391,45 @@ impl VaultReader {
     }
 }
 
+/// What one GET of this key costs against the vault's limits, in secret-GET units (4,000 ÷
+/// the key type's published limit per 10 s): software RSA-2048/EC 1, RSA-3072 4, RSA-4096 8;
+/// HSM RSA-2048/EC 2, RSA-3072 8, RSA-4096 16. Known only from the answer, so the difference
+/// to the one unit charged on sending is booked afterwards.
+pub fn key_units(jwk: &Jwk) -> f64 {
+    let kty = jwk.kty.as_deref().unwrap_or_default();
+    let hsm = kty.ends_with("-HSM");
+    // Base64url of the modulus: 4 characters per 3 bytes.
+    let bits = jwk
+        .n
+        .as_deref()
+        .map_or(0, |n| n.trim_end_matches('=').len() * 6);
+    let rsa = if bits > 3200 {
+        8.0
+    } else if bits > 2200 {
+        4.0
+    } else {
+        1.0
+    };
+    let base = if kty.starts_with("RSA") { rsa } else { 1.0 };
+    if hsm { base * 2.0 } else { base }
+}
+
 impl KvError {
     /// A short, bounded code for metrics labels (never error text).
     pub fn code(&self) -> &'static str {
         match self {
             KvError::Auth(AuthError::Rejected { .. } | AuthError::Setup { .. }) => "auth_rejected",
             KvError::Auth(AuthError::Throttled { .. }) => "auth_throttled",
+            KvError::Auth(AuthError::NotSent { .. }) => "auth_not_sent",
             KvError::Auth(AuthError::Unavailable { .. }) => "auth_unavailable",
             KvError::Denied { .. } => "denied",
             KvError::NotFound => "not_found",
             KvError::Disabled { .. } | KvError::NoEnabledVersion => "disabled",
             KvError::Throttled => "throttled",
+            KvError::Refused {
+                why: Refused::Shed, ..
+            } => "shed",
+            KvError::Refused { .. } => "budget",
             KvError::Unavailable { .. } => "unavailable",
             KvError::DnsFailure => "dns_failure",
             KvError::TooLarge => "too_large",

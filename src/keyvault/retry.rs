@@ -1,8 +1,10 @@
 //! Retrying Key Vault and Entra calls inside the Mount's deadline. A classifier sorts each
 //! failure into a [`Classified`]: a verdict, the wait the server asked for (`Retry-After`), and
-//! the error to report if retrying ends; this scheduler does the waiting: 429 and 5xx wait at
-//! least what the server asked for, transport errors back off exponentially with full jitter,
-//! everything else fails fast.
+//! the error to report if retrying ends; this scheduler does the waiting. With the vault host's
+//! [`HostBudget`] (production), a 429 is retried at once into that shared budget, which holds
+//! it behind the host's pause and adaptive rate (no private timer per request), and every retry
+//! draws from the host's retry budget. 5xx and transport errors back off exponentially with
+//! full jitter (at least what the server asked for); everything else fails fast.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::KvError;
+use crate::http::budget::HostBudget;
 
 /// Shortest and longest pause between attempts (before jitter).
 const BASE_DELAY: Duration = Duration::from_millis(100);
@@ -89,29 +92,66 @@ impl RetryPolicy {
         mut op: F,
         classify: impl Fn(&azure_core::Error) -> Classified<KvError>,
         mut on_retry: impl FnMut(Verdict),
+        gate: Option<&HostBudget>,
     ) -> Result<T, KvError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = azure_core::Result<T>>,
     {
         let mut attempt = 0u32;
+        let mut last: Option<KvError> = None;
         loop {
             let error = match tokio::time::timeout_at(deadline, op()).await {
                 Err(_) => return Err(KvError::DeadlineExceeded),
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) => e,
             };
-            let failure = classify(&error);
+            let mut failure = classify(&error);
+            let not_sent = match &failure.error {
+                KvError::Refused {
+                    why: super::Refused::Deadline,
+                    wait,
+                } => Some(*wait),
+                KvError::Auth(crate::auth::AuthError::NotSent { .. }) => Some(None),
+                _ => None,
+            };
+            if let (Some(wait), Some(previous)) = (not_sent, last.take()) {
+                // The retry could not go out in time: report why we were retrying.
+                return Err(match previous {
+                    KvError::Throttled => KvError::Refused {
+                        why: super::Refused::Throttled,
+                        wait,
+                    },
+                    other => other,
+                });
+            }
             let asked = failure.retry_after.unwrap_or_default();
-            let pause = match failure.verdict {
-                Verdict::Fatal => return Err(failure.error),
-                Verdict::Backoff | Verdict::Throttled => asked.max(self.backoff(attempt)),
+            let pause = match (failure.verdict, gate) {
+                (Verdict::Fatal, _) => return Err(failure.error),
+                // The host's shared state holds the next attempt (pause, adaptive rate): no
+                // private timer beyond what the server itself asked for.
+                (Verdict::Throttled, Some(_)) if !matches!(failure.error, KvError::Auth(_)) => {
+                    asked
+                }
+                (Verdict::Backoff | Verdict::Throttled, _) => asked.max(self.backoff(attempt)),
             };
             if Instant::now() + pause >= deadline {
                 // Out of time: report why we were still retrying.
                 return Err(failure.error);
             }
+            if let Some(gate) = gate
+                && !gate.try_retry()
+            {
+                return Err(match failure.verdict {
+                    Verdict::Throttled => KvError::Refused {
+                        why: super::Refused::RetryBudget,
+                        wait: None,
+                    },
+                    _ => failure.error,
+                });
+            }
             on_retry(failure.verdict);
+            last = Some(std::mem::replace(&mut failure.error, KvError::NotFound));
             tokio::time::sleep(pause).await;
             attempt = attempt.saturating_add(1);
         }
@@ -177,6 +217,7 @@ mod tests {
                     )
                 },
                 |_| {},
+                None,
             )
             .await;
         assert_eq!(result.unwrap(), 4);
@@ -203,6 +244,7 @@ mod tests {
                     )
                 },
                 |_| {},
+                None,
             )
             .await;
         assert!(matches!(result, Err(KvError::Throttled)));

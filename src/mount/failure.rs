@@ -93,6 +93,26 @@ pub fn describe(ctx: &ObjectContext, error: &KvError) -> String {
             "{head}: Key Vault {} kept throttling requests (HTTP 429) until the mount deadline; the driver will retry",
             ctx.vault
         ),
+        KvError::Refused { why, wait } => match why {
+            crate::keyvault::Refused::Deadline => format!(
+                "{head}: Key Vault {} is throttling or this node's request budget for it is spent: about {}s of queue, more than the mount deadline leaves; not sent, kubelet will retry",
+                ctx.vault,
+                wait.map_or(0.0, |w| w.as_secs_f64()).ceil()
+            ),
+            crate::keyvault::Refused::Throttled => format!(
+                "{head}: Key Vault {} is throttling requests (HTTP 429): about {}s of pause and queue before a retry, more than the mount deadline leaves; kubelet will retry",
+                ctx.vault,
+                wait.map_or(0.0, |w| w.as_secs_f64()).ceil()
+            ),
+            crate::keyvault::Refused::Shed => format!(
+                "{head}: Key Vault {} is throttling: rotation re-mount skipped (the current files stay)",
+                ctx.vault
+            ),
+            crate::keyvault::Refused::RetryBudget => format!(
+                "{head}: Key Vault {} keeps throttling (HTTP 429) and this node's retry budget for it is spent; kubelet will retry",
+                ctx.vault
+            ),
+        },
         KvError::Unavailable { detail } => {
             format!("{head}: Key Vault {} is unavailable: {detail}", ctx.vault)
         }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::failure::{self, ObjectContext};
-use super::reads::{ReadKey, ReadResult, SharedReads};
+use super::reads::{ReadKey, ReadResult, SharedReads, read_object, retryable};
 use super::schedule;
 use super::{Error, MAX_RESPONSE_BYTES, MountOutput, MountSettings};
 use crate::auth::{
@@ -18,13 +18,13 @@ use crate::auth::{
     service_account_expiry,
 };
 use crate::cache::BoundedCache;
-use crate::keyvault::retry::Verdict;
+use crate::http::budget::{self, Budgets, Class, MountContext};
 use crate::keyvault::{KvError, VaultReader};
 use crate::render::ObjectVersion;
 use crate::spc::paths::validate_relative_path;
 use crate::spc::plan::{Identity, MountPlan, ObjectSpec, ObjectType};
 use crate::spc::{RawRequest, plan_request, request};
-use crate::telemetry::metrics::{KeyVaultLabels, Metrics, VaultLabels};
+use crate::telemetry::metrics::Metrics;
 
 /// Credentials without a service-account token (secrets, VM, pod identity) are rebuilt this often.
 const IDENTITY_TTL: Duration = Duration::from_secs(3600);
@@ -38,7 +38,21 @@ pub struct Mounter {
     credentials: BoundedCache<IdentityKey, Arc<IdentityCredential>>,
     readers: BoundedCache<(IdentityKey, String), Arc<VaultReader>>,
     reads: Arc<SharedReads>,
+    budgets: Option<Arc<Budgets>>,
+    /// Pods (UID, SecretProviderClass) that mounted recently: their next Mount is a re-mount.
+    mounted: BoundedCache<(String, String), ()>,
+    /// What a failed Mount did read, kept briefly so kubelet's retry reads only the rest.
+    salvage: BoundedCache<ReadKey, Arc<Vec<crate::keyvault::Fetched>>>,
 }
+
+/// A pod that mounted within this long counts as mounted (the driver republishes every
+/// 60–90 s and re-reads after its 2 min poll interval).
+const MOUNTED_TTL: Duration = Duration::from_secs(600);
+/// How long a failed Mount's reads are kept for the retry.
+const SALVAGE_TTL: Duration = Duration::from_secs(120);
+/// Admission stops this much before the Mount's deadline (time for the last round trip and
+/// for rendering).
+const ADMISSION_MARGIN: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Mounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,59 +90,6 @@ pub struct MountSummary {
     pub objects: usize,
 }
 
-/// Whether a read ended for lack of time rather than for good (throttling, an outage, the
-/// deadline), so a Mount with a later deadline may try again.
-fn retryable(result: &ReadResult) -> bool {
-    use crate::auth::AuthError;
-    matches!(
-        result,
-        Err(KvError::DeadlineExceeded
-            | KvError::Throttled
-            | KvError::Unavailable { .. }
-            | KvError::Auth(AuthError::Throttled { .. } | AuthError::Unavailable { .. }))
-    )
-}
-
-/// One Key Vault read (all versions of one object), with its metrics.
-fn read_object(
-    reader: Arc<VaultReader>,
-    spec: ObjectSpec,
-    deadline: Instant,
-    metrics: Metrics,
-    vault: String,
-) -> futures_util::future::BoxFuture<'static, ReadResult> {
-    Box::pin(async move {
-        let on_retry = |verdict: Verdict| {
-            let reason = if matches!(verdict, Verdict::Throttled) {
-                "throttled"
-            } else {
-                "unavailable"
-            };
-            debug!(?verdict, %vault, "retrying Key Vault request");
-            metrics
-                .retries
-                .get_or_create(&VaultLabels {
-                    vault: vault.clone(),
-                    reason: reason.to_owned(),
-                })
-                .inc();
-        };
-        let started = Instant::now();
-        let result = reader.fetch(&spec, deadline, &on_retry).await.map(Arc::new);
-        metrics.objects_read.inc();
-        let error = result.as_ref().err().map(KvError::code).unwrap_or_default();
-        metrics
-            .keyvault_request
-            .get_or_create(&KeyVaultLabels {
-                object_type: spec.object_type.as_str().to_owned(),
-                object_name: spec.name.clone(),
-                error: error.to_owned(),
-            })
-            .observe(started.elapsed().as_secs_f64());
-        result
-    })
-}
-
 /// Who an invalid request was for, as far as kubelet's keys say (for the log line).
 fn summary_of_invalid(raw: &RawRequest<'_>) -> Option<MountSummary> {
     let request = request::decode(raw.attributes, "null", "420").ok()?;
@@ -156,7 +117,16 @@ impl Mounter {
             credentials: BoundedCache::new(capacity),
             readers: BoundedCache::new(capacity),
             reads,
+            budgets: None,
+            mounted: BoundedCache::new(4096),
+            salvage: BoundedCache::new(4096),
         }
+    }
+
+    /// Gives each vault reader its host's budget (retries go through the shared state).
+    pub fn with_budgets(mut self, budgets: Arc<Budgets>) -> Self {
+        self.budgets = Some(budgets);
+        self
     }
 
     /// Sends identity binding's token requests (`useAzureTokenProxy`) through `proxy`
@@ -188,18 +158,40 @@ impl Mounter {
             vault: plan.vaults().join(","),
             objects: plan.objects.len(),
         };
-        // Capped, so no flag or header value can overflow the clock.
+        // The earlier of the driver's deadline (already less a margin) and --mount-timeout;
+        // capped, so no flag or header value can overflow the clock.
         let budget = timeout
             .unwrap_or(self.settings.timeout)
+            .min(self.settings.timeout)
             .min(Duration::from_secs(3600));
         let deadline = Instant::now() + budget;
-        let result = match tokio::time::timeout_at(deadline, self.run(&plan, deadline)).await {
+        let pod = plan.pod.uid.clone().map(|uid| {
+            (
+                uid,
+                plan.pod.secret_provider_class.clone().unwrap_or_default(),
+            )
+        });
+        let class = match &pod {
+            Some(pod) if self.mounted.get(pod).is_some() => Class::Remount,
+            _ => Class::FirstMount,
+        };
+        let context = MountContext {
+            deadline: deadline
+                .checked_sub(ADMISSION_MARGIN.min(budget / 10))
+                .unwrap_or(deadline),
+            class,
+        };
+        let work = budget::CONTEXT.scope(context, self.run(&plan, deadline));
+        let result = match tokio::time::timeout_at(deadline, work).await {
             Ok(result) => result,
             Err(_) => Err(Error::DeadlineExceeded {
                 vault: plan.vaults().join(", "),
                 seconds: budget.as_secs(),
             }),
         };
+        if let (Some(pod), Ok(_)) = (pod, &result) {
+            self.mounted.insert(pod, (), Instant::now() + MOUNTED_TTL);
+        }
         (Some(summary), result)
     }
 
@@ -235,14 +227,17 @@ impl Mounter {
         let reader = self
             .readers
             .get_or_try_insert(&(key, url.clone()), expires, || {
-                VaultReader::new(
+                let reader = VaultReader::new(
                     vault_name,
                     &url,
                     credential.clone(),
                     client_options(&self.http, None),
                     self.settings.retry,
-                )
-                .map(Arc::new)
+                )?;
+                Ok::<_, azure_core::Error>(Arc::new(match &self.budgets {
+                    Some(budgets) => reader.with_budget(budgets.host(&host)),
+                    None => reader,
+                }))
             })
             .map_err(|e| {
                 Error::Internal(format!("cannot build Key Vault clients for {url}: {e}"))
@@ -303,22 +298,30 @@ impl Mounter {
             }
         }
 
-        let read_group = |i: usize| {
-            let spec = groups[i].specs[0].clone();
-            let vault = &vaults[groups[i].vault];
-            let read_key = ReadKey {
+        let read_key_of = |i: usize| {
+            let spec = groups[i].specs[0];
+            ReadKey {
                 identity: key,
-                vault_url: vault.url.clone(),
+                vault_url: vaults[groups[i].vault].url.clone(),
                 object_type: spec.object_type,
                 name: spec.name.clone(),
                 version: spec.version.clone(),
                 history: spec.history,
-            };
+            }
+        };
+        let read_group = |i: usize| {
+            let spec = groups[i].specs[0].clone();
+            let vault = &vaults[groups[i].vault];
+            let read_key = read_key_of(i);
             let reader = vault.reader.clone();
             let reads = self.reads.clone();
+            let salvaged = self.salvage.get(&read_key);
             let metrics = self.metrics.clone();
             let vault = vault.name.clone();
             async move {
+                if let Some(salvaged) = salvaged {
+                    return (i, Ok(salvaged));
+                }
                 let start = || {
                     read_object(
                         reader.clone(),
@@ -360,6 +363,19 @@ impl Mounter {
             fatal,
         );
         let ((), results) = tokio::join!(prefetch, reads);
+        if results
+            .iter()
+            .any(|r| matches!(r, Some(Err(e)) if retryable(&Err(e.clone()))))
+        {
+            // The Mount fails for lack of time or capacity: keep what it did read, so
+            // kubelet's retry asks the vault only for the rest.
+            let until = Instant::now() + SALVAGE_TTL;
+            for (i, result) in results.iter().enumerate() {
+                if let Some(Ok(value)) = result {
+                    self.salvage.insert(read_key_of(i), value.clone(), until);
+                }
+            }
+        }
         self.assemble(plan, &groups, results, &vaults, &credential)
     }
 

@@ -13,8 +13,13 @@ use tokio::time::Instant;
 
 use crate::auth::IdentityKey;
 use crate::cache::BoundedCache;
-use crate::keyvault::{Fetched, KvError};
+use crate::http::budget;
+use crate::keyvault::retry::Verdict;
+use crate::keyvault::{Fetched, KvError, VaultReader};
+use crate::spc::plan::ObjectSpec;
 use crate::spc::plan::ObjectType;
+use crate::telemetry::metrics::{KeyVaultLabels, Metrics, VaultLabels};
+use tracing::debug;
 
 /// Which read: identity, vault, object and the versions asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -103,4 +108,70 @@ impl SharedReads {
         };
         (shared.await, joined)
     }
+}
+
+/// Whether a read ended for lack of time rather than for good (throttling, an outage, the
+/// deadline), so a Mount with a later deadline may try again.
+pub(super) fn retryable(result: &ReadResult) -> bool {
+    use crate::auth::AuthError;
+    matches!(
+        result,
+        Err(KvError::DeadlineExceeded
+            | KvError::Throttled
+            | KvError::Refused { .. }
+            | KvError::Unavailable { .. }
+            | KvError::Auth(
+                AuthError::Throttled { .. }
+                    | AuthError::Unavailable { .. }
+                    | AuthError::NotSent { .. }
+            ))
+    )
+}
+
+/// One Key Vault read (all versions of one object), with its metrics.
+pub(super) fn read_object(
+    reader: Arc<VaultReader>,
+    spec: ObjectSpec,
+    deadline: Instant,
+    metrics: Metrics,
+    vault: String,
+) -> futures_util::future::BoxFuture<'static, ReadResult> {
+    // The Mount's deadline and class go with the read onto its own task.
+    let context = budget::current();
+    let read = async move {
+        let on_retry = |verdict: Verdict| {
+            let reason = if matches!(verdict, Verdict::Throttled) {
+                "throttled"
+            } else {
+                "unavailable"
+            };
+            debug!(?verdict, %vault, "retrying Key Vault request");
+            metrics
+                .retries
+                .get_or_create(&VaultLabels {
+                    vault: vault.clone(),
+                    reason: reason.to_owned(),
+                })
+                .inc();
+        };
+        let started = Instant::now();
+        let result = reader.fetch(&spec, deadline, &on_retry).await.map(Arc::new);
+        metrics.objects_read.inc();
+        let error = result.as_ref().err().map(KvError::code).unwrap_or_default();
+        metrics
+            .keyvault_request
+            .get_or_create(&KeyVaultLabels {
+                object_type: spec.object_type.as_str().to_owned(),
+                object_name: spec.name.clone(),
+                error: error.to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    };
+    Box::pin(async move {
+        match context {
+            Some(context) => budget::CONTEXT.scope(context, read).await,
+            None => read.await,
+        }
+    })
 }
