@@ -87,7 +87,9 @@ impl Fixture {
             .env_remove("NO_PROXY")
             .env_remove("no_proxy")
             .env_remove("SSL_CERT_DIR")
-            .env_remove("RUST_LOG")
+            // The socket's lifecycle only: a line per Mount would fill an unread stderr pipe
+            // and stall the process.
+            .env("RUST_LOG", "warn,akv_csi_provider::server=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         command
