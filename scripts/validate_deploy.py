@@ -51,6 +51,7 @@ ALL_FLAGS_ARGS = [
     "--mount-timeout=45s",
     "--max-concurrent-reads=8",
     "--shutdown-grace=20s",
+    "--socket-takeover=false",
     "--object-cache-ttl=2m",
     "--max-cached-identities=256",
     "--upstream-requests-per-second=50",

@@ -166,3 +166,17 @@ where
         });
     }
 }
+
+/// Binds `port` on all interfaces with `SO_REUSEPORT` (and `SO_REUSEADDR`): with
+/// `hostNetwork`, a surge rollout runs two provider pods on a node for a moment, and the new
+/// one must bind the same health and metrics ports while the old one still holds them. The
+/// kernel spreads connections between the two listeners; each process answers for itself, and
+/// the old one's listener closes when it shuts down. A process that did not set the option
+/// (the Go provider) still makes the bind fail.
+pub fn bind(port: u16) -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(std::net::SocketAddr::from(([0, 0, 0, 0], port)))?;
+    socket.listen(1024)
+}

@@ -29,6 +29,10 @@ pub enum Command {
     /// Validate the SecretProviderClasses in YAML manifests with the parser Mount uses, and
     /// print the files each would write. Exit 0 = all valid, 1 = any invalid, 2 = unreadable.
     Check(CheckArgs),
+    /// Readiness probe (exec): exit 0 when the socket at `--endpoint` is served by this binary
+    /// in this container's PID namespace and answers a health check within
+    /// `--healthz-timeout`; else exit 1 with the reason.
+    Ready,
 }
 
 /// Arguments of `check`, for SecretProviderClass authors and CI pipelines.
@@ -161,6 +165,13 @@ pub struct Config {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_requests_per_host: u32,
 
+    /// When the endpoint path holds a live server's socket, replace it atomically (bind at a
+    /// temporary name, `rename(2)` over the path) instead of refusing to start: the surge
+    /// rollout's hand-over. A non-socket file is never replaced.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true",
+          action = ArgAction::Set, value_parser = parse_go_bool)]
+    pub socket_takeover: bool,
+
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT before the process exits.
     #[arg(long, default_value = "30s", value_parser = parse_go_duration)]
     pub shutdown_grace: Duration,
@@ -288,6 +299,10 @@ mod tests {
         assert!(!c.write_cert_and_key_in_separate_files);
         assert_eq!(c.cloud_name, CloudName::AzurePublicCloud);
         assert!(!c.log_format_json);
+        // Refusing a live socket is the safe default; the chart turns the hand-over on.
+        assert!(!c.socket_takeover);
+        assert!(parse(&["--socket-takeover"]).unwrap().socket_takeover);
+        assert!(!parse(&["--socket-takeover=false"]).unwrap().socket_takeover);
         assert_eq!(
             c.token_proxy_url.as_str(),
             "https://kubernetes.default.svc.cluster.local/"

@@ -56,8 +56,6 @@ pub mod proto {
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::net::UnixListener;
-
 pub use config::Config;
 
 /// Serves the provider on an already-bound listener until `shutdown` resolves, sending Entra
@@ -65,7 +63,7 @@ pub use config::Config;
 /// `SSL_CERT_FILE` / `SSL_CERT_DIR`), and identity binding's token requests through
 /// [`token_proxy`] (the cluster CA only).
 pub async fn run(
-    listener: UnixListener,
+    listener: server::BoundSocket,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
@@ -78,7 +76,7 @@ pub async fn run(
 /// before the SDK parses them, and per-host budgets applied here, whatever the client. Also serves `/healthz` and `/metrics` on their ports (a port of
 /// 0 turns its endpoint off).
 pub async fn run_with_http(
-    listener: UnixListener,
+    listener: server::BoundSocket,
     config: &Config,
     http: Arc<dyn azure_core::http::HttpClient>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -118,7 +116,10 @@ pub async fn run_with_http(
     };
     let mut admin = Vec::new();
     if config.healthz_port != 0 {
-        let listener = bind_admin(config.healthz_port).await?;
+        let listener = admin::bind(config.healthz_port).map_err(|source| RunError::Admin {
+            port: config.healthz_port,
+            source,
+        })?;
         let check = admin::HealthCheck {
             socket: config.endpoint.path.clone(),
             path: config.healthz_path.clone(),
@@ -131,7 +132,10 @@ pub async fn run_with_http(
         )));
     }
     if config.prometheus_port != 0 {
-        let listener = bind_admin(config.prometheus_port).await?;
+        let listener = admin::bind(config.prometheus_port).map_err(|source| RunError::Admin {
+            port: config.prometheus_port,
+            source,
+        })?;
         admin.push(tokio::spawn(admin::serve_metrics(
             listener,
             Arc::new(registry),
@@ -148,12 +152,6 @@ pub async fn run_with_http(
         task.abort();
     }
     Ok(result?)
-}
-
-async fn bind_admin(port: u16) -> Result<tokio::net::TcpListener, RunError> {
-    tokio::net::TcpListener::bind(("0.0.0.0", port))
-        .await
-        .map_err(|source| RunError::Admin { port, source })
 }
 
 /// Why the provider stopped with an error.

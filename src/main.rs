@@ -1,5 +1,6 @@
 //! Entry point: parse flags, set up logging, bind the socket, serve until SIGTERM/SIGINT;
-//! or, with `check`, validate SecretProviderClass manifests and exit.
+//! or, with `check`, validate SecretProviderClass manifests and exit; or, with `ready`, probe
+//! whether this container's provider serves the socket (the readiness probe).
 
 use std::process::ExitCode;
 
@@ -14,6 +15,36 @@ fn main() -> ExitCode {
     match command.unwrap_or(Command::Serve) {
         Command::Serve => serve_until_signalled(config),
         Command::Check(args) => check::run(&args, &config.mount_settings().defaults),
+        Command::Ready => ready(&config),
+    }
+}
+
+/// The readiness probe: one line on stdout (ready) or stderr (why not), exit 0 or 1.
+fn ready(config: &akv_csi_provider::Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("not ready: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let path = &config.endpoint.path;
+    match runtime.block_on(server::check_ready(path, config.healthz_timeout)) {
+        Ok(ready) => {
+            println!(
+                "ready: {} is served by this container's provider (pid {})",
+                path.display(),
+                ready.pid
+            );
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("not ready: {reason}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -33,8 +64,8 @@ fn serve_until_signalled(config: akv_csi_provider::Config) -> ExitCode {
 }
 
 async fn serve(config: akv_csi_provider::Config) -> ExitCode {
-    let (listener, guard) = match server::bind(&config.endpoint.path) {
-        Ok(socket) => socket.into_parts(),
+    let socket = match server::bind(&config.endpoint.path, config.socket_takeover).await {
+        Ok(socket) => socket,
         Err(e) => {
             error!(error = %e, "cannot listen");
             return ExitCode::FAILURE;
@@ -53,8 +84,8 @@ async fn serve(config: akv_csi_provider::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = akv_csi_provider::run(listener, &config, shutdown).await;
-    drop(guard);
+    // The socket is removed on the way out, if the path still holds ours.
+    let result = akv_csi_provider::run(socket, &config, shutdown).await;
     match result {
         Ok(()) => {
             info!("stopped");

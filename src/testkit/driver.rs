@@ -218,9 +218,9 @@ impl TestServer {
     ) -> Self {
         let dir = TempDirGuard::new();
         let socket = dir.path.join("azure.sock");
-        let bound =
-            crate::server::bind(&socket).unwrap_or_else(|e| panic!("bind test socket: {e}"));
-        let (listener, guard) = bound.into_parts();
+        let bound = crate::server::bind(&socket, false)
+            .await
+            .unwrap_or_else(|e| panic!("bind test socket: {e}"));
         // The health endpoint checks the socket the config names.
         let mut config = config;
         config.endpoint.path = socket.clone();
@@ -239,12 +239,10 @@ impl TestServer {
         }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let result = crate::run_with_http(listener, &config, http, async {
+            crate::run_with_http(bound, &config, http, async {
                 let _ = rx.await;
             })
-            .await;
-            drop(guard);
-            result
+            .await
         });
         let server = TestServer {
             socket,
@@ -291,12 +289,17 @@ pub fn free_port() -> u16 {
 }
 
 /// A temporary directory removed on drop (kept dependency-free for the library's feature).
-struct TempDirGuard {
+pub(crate) struct TempDirGuard {
     path: PathBuf,
 }
 
 impl TempDirGuard {
-    fn new() -> Self {
+    /// Where the directory is.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub(crate) fn new() -> Self {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let path = std::env::temp_dir().join(format!(

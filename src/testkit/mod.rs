@@ -5,6 +5,7 @@
 mod client;
 mod driver;
 pub mod fake;
+pub mod handover;
 pub mod material;
 pub mod old_driver;
 
