@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use akv_csi_provider::testkit::DriverClient;
+use akv_csi_provider::testkit::{DriverClient, signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_akv-csi-provider");
 
@@ -31,15 +31,6 @@ async fn wait_until_serving(socket: &Path) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("provider did not start serving on {}", socket.display());
-}
-
-fn signal(child: &Child, name: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 /// Waits without blocking the runtime: the client's connection task must stay alive to answer

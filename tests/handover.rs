@@ -11,20 +11,11 @@ use std::time::{Duration, Instant};
 
 use akv_csi_provider::server::file_id;
 use akv_csi_provider::testkit::handover::{Fixture, OnFailure, Workers, socket_in};
-use akv_csi_provider::testkit::{DriverClient, free_port};
+use akv_csi_provider::testkit::{DriverClient, free_port, signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_akv-csi-provider");
 const WORKERS: usize = 4;
 const GRACE: Duration = Duration::from_secs(5);
-
-fn signal(child: &Child, name: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
 
 /// Waits without blocking the runtime (the workers' connections must answer GOAWAY and PING).
 async fn wait_exit(child: &mut Child, within: Duration) -> ExitStatus {

@@ -38,13 +38,7 @@ impl Fixture {
     /// Starts the fakes (a federated identity that may read [`VAULT`], holding `app-secret`)
     /// and the proxy.
     pub async fn start() -> Self {
-        let azure = FakeAzure::start().await;
-        azure.federate(
-            CLIENT_ID,
-            super::material::OIDC_ISSUER,
-            &format!("system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"),
-        );
-        azure.vault(VAULT).grant(CLIENT_ID);
+        let azure = super::world::federated_fakes().await;
         azure
             .vault(VAULT)
             .secret("app-secret", std::str::from_utf8(VALUE).unwrap_or_default());

@@ -24,6 +24,16 @@ pub fn status_kib(pid: Option<u32>, field: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+/// Sends signal `name` (`TERM`, `KILL`, …) to a child process, as `kill -NAME pid` does; panics
+/// if it cannot be delivered (a test's own child has gone missing).
+pub fn signal(child: &std::process::Child, name: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(ok.success(), "kill -{name} {} failed", child.id());
+}
 mod tls;
 pub mod world;
 

@@ -13,6 +13,19 @@ pub const VAULT: &str = "kv-demo";
 pub const NAMESPACE: &str = "default";
 pub const SERVICE_ACCOUNT: &str = "workload-identity-sa";
 
+/// Starts the fakes with [`CLIENT_ID`] federated for the world's service account and granted
+/// read on [`VAULT`].
+pub async fn federated_fakes() -> FakeAzure {
+    let azure = FakeAzure::start().await;
+    azure.federate(
+        CLIENT_ID,
+        super::material::OIDC_ISSUER,
+        &format!("system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"),
+    );
+    azure.vault(VAULT).grant(CLIENT_ID);
+    azure
+}
+
 /// Fake Azure plus the provider.
 pub struct World {
     pub azure: FakeAzure,
@@ -22,13 +35,7 @@ pub struct World {
 impl World {
     /// Starts the fakes and the provider with `config`.
     pub async fn start(config: crate::Config) -> Self {
-        let azure = FakeAzure::start().await;
-        azure.federate(
-            CLIENT_ID,
-            super::material::OIDC_ISSUER,
-            &format!("system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"),
-        );
-        azure.vault(VAULT).grant(CLIENT_ID);
+        let azure = federated_fakes().await;
         let server = TestServer::start_with_http(config, azure.http_client()).await;
         World { azure, server }
     }
