@@ -295,9 +295,23 @@ async fn throttling_and_outages_keep_their_cause() {
         "{m}"
     );
     c.azure.clear_faults();
-    // A connection reset is an outage too.
+    // This pod's files are in place (its first Mount succeeded), so while the endpoint
+    // throttles its rotation re-mount is not sent at all.
+    let before = c.proxy.calls().len();
+    let m = c.fails(spc(), Code::ResourceExhausted).await;
+    assert!(m.contains("rotation re-mount shed"), "{m}");
+    assert_eq!(
+        c.proxy.calls().len(),
+        before,
+        "a shed re-mount reached the proxy"
+    );
+    // A connection reset is an outage too: seen by a new pod's first Mount.
     c.azure.push_faults(Target::TokenProxy, Fault::Reset, 200);
-    let m = c.fails(spc(), Code::Unavailable).await;
+    let new_pod = spc().param(
+        "csi.storage.k8s.io/pod.uid",
+        "0b6f5a1e-7c3d-4e2a-9f8b-1d2c3e4f5a6b",
+    );
+    let m = c.fails(new_pod, Code::Unavailable).await;
     assert!(m.contains("cannot reach the AKS token proxy"), "{m}");
 }
 
