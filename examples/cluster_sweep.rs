@@ -2,7 +2,11 @@
 //! retry code on simulated nodes sharing one fake vault (4,000 GETs per 10 s), on tokio's
 //! paused clock, so minutes of cluster time take seconds.
 //!
-//! `cargo run --release --example cluster_sweep`
+//! `cargo run --release --example cluster_sweep [-- --csv FILE]`
+//!
+//! With `--csv FILE` it also writes each cold-start variant's first-Mount times (one row per
+//! pod: `scenario,seconds`), which `scripts/plot-cluster-sweep.py` draws as the PNG in
+//! BENCHMARKS.md.
 
 #[path = "../tests/cluster_sim/model.rs"]
 mod model;
@@ -68,8 +72,45 @@ fn main() {
     rt.block_on(sweep());
 }
 
+/// First-Mount times of the cold-start variants, for `--csv`.
+struct Curves {
+    path: Option<String>,
+    rows: String,
+}
+
+impl Curves {
+    fn from_args() -> Self {
+        let mut args = std::env::args().skip(1);
+        let mut path = None;
+        while let Some(arg) = args.next() {
+            if arg == "--csv" {
+                path = args.next();
+            }
+        }
+        Curves {
+            path,
+            rows: "scenario,seconds\n".to_owned(),
+        }
+    }
+
+    fn add(&mut self, label: &str, o: &Outcome) {
+        for t in &o.first_mount {
+            self.rows
+                .push_str(&format!("{},{t:.3}\n", label.replace(',', ";")));
+        }
+    }
+
+    fn write(&self) {
+        if let Some(path) = &self.path {
+            std::fs::write(path, &self.rows).expect("write the --csv file");
+            println!("first-Mount times written to {path}");
+        }
+    }
+}
+
 async fn sweep() {
     let wall = std::time::Instant::now();
+    let mut curves = Curves::from_args();
     header("One node, quiet vault (default flags: burst 1,000, refill 100/s)");
     for (pods, objects) in [(10, 50), (50, 10), (100, 10), (200, 10), (500, 10)] {
         let o = run(Scenario {
@@ -125,18 +166,18 @@ async fn sweep() {
         start_spread: Duration::from_secs(20),
         ..base()
     };
-    row(
-        "sliding window, 429s not counted, no Retry-After, 120 s",
-        &run(cold.clone()).await,
-    );
-    row(
-        "+ another tenant at 50/s",
-        &run(Scenario {
-            other_tenant: 50.0,
-            ..cold.clone()
-        })
-        .await,
-    );
+    let label = "sliding window, 429s not counted, no Retry-After, 120 s";
+    let o = run(cold.clone()).await;
+    row(label, &o);
+    curves.add(label, &o);
+    let label = "+ another tenant at 50/s";
+    let o = run(Scenario {
+        other_tenant: 50.0,
+        ..cold.clone()
+    })
+    .await;
+    row(label, &o);
+    curves.add(label, &o);
     for (label, rules, timeout) in [
         (
             "fixed 10 s windows",
@@ -188,8 +229,10 @@ async fn sweep() {
         })
         .await;
         row(label, &o);
+        curves.add(label, &o);
     }
     println!();
+    curves.write();
 
     header("Parameter sweep: burst B and refill r (cold start above, and one node's 200 × 10)");
     for burst in [500.0, 1000.0, 2000.0] {
