@@ -296,8 +296,10 @@ async fn mount_once(
     }
 }
 
-/// Whether the request never left the client: hyper cancels a request still queued for a
-/// connection that closed (after the server's GOAWAY). grpc-go retries these transparently.
+/// Whether the server never processed the request, the cases grpc-go retries transparently:
+/// hyper cancelled it while it was still queued for a connection that closed (after the
+/// server's GOAWAY), or the server's GOAWAY or a REFUSED_STREAM dropped the stream before
+/// the server took it (its id above the GOAWAY's last stream id).
 fn never_sent(status: &tonic::Status) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(error) = source {
@@ -306,6 +308,13 @@ fn never_sent(status: &tonic::Status) -> bool {
             .is_some_and(hyper::Error::is_canceled)
         {
             return true;
+        }
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            let refused = h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+            let unprocessed = h2.is_go_away() && h2.is_remote();
+            if refused || unprocessed {
+                return true;
+            }
         }
         source = error.source();
     }
