@@ -229,7 +229,8 @@ impl Node {
 
 /// The budget flags as the provider defaults them.
 pub fn default_settings() -> BudgetSettings {
-    BudgetSettings::default()
+    // From the flag defaults themselves, so the simulation cannot drift from what ships.
+    akv_csi_provider::Config::defaults().budget_settings()
 }
 
 /// A cluster scenario.
@@ -390,6 +391,6 @@ pub fn shape_of(burst: f64, refill: f64) -> BudgetSettings {
             refill,
             jitter: true,
         },
-        ..BudgetSettings::default()
+        ..default_settings()
     }
 }
